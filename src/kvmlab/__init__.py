@@ -1,0 +1,18 @@
+"""kvmlab: KVM concurrency bugs as runnable models, an exhaustive explorer and a stepper.
+
+The Python API mirrors the CLI::
+
+    import kvmlab
+    r = kvmlab.check("apf_wake", variant="unlock_alloc", params={"waiters": 1})
+    r.ok, r.states, r.violation("no_lost_wakeup").schedule
+    sys = kvmlab.load("apf_wake", variant="recheck")
+    tr = kvmlab.replay("apf_wake", variant="recheck", schedule=[0, 1, 1])
+"""
+
+from __future__ import annotations
+
+from .api import check, list_models, load, model, replay
+from .engine import KvmlabError, Result, Violation
+
+__version__ = "0.1.0"
+__all__ = ["KvmlabError", "Result", "Violation", "check", "list_models", "load", "model", "replay"]

@@ -1,0 +1,408 @@
+"""Breadth-first exploration of every interleaving, with shortest counterexamples.
+
+Every state is reached first along a shortest path, so the first violation
+found for a property is a shortest counterexample for it. Properties:
+
+* invariants (``Model.invariants``) on every reached state;
+* events a step reports (kernel splats), each naming its property;
+* terminal states: if every thread finished, ``Model.end_checks``; if some
+  thread can never move again, the model's stuck property (who waits for
+  what) and ``end_checks`` too;
+* ``terminates`` (when the model lists it): a reachable cycle in which some
+  thread never finishes, under the chosen fairness (``none``: any cycle;
+  ``weak``: a thread enabled in every state of the cycle must move in it;
+  ``strong``: a thread enabled anywhere in the cycle must move in it).
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from .errors import Blocked, KvmlabError
+from .trace import Trace, replay_moves
+from .world import System
+
+FAIRNESS = ("none", "weak", "strong")
+
+
+@dataclass
+class Violation:
+    """One broken property with its shortest counterexample."""
+
+    property: str
+    message: str
+    splat: str | None
+    schedule: list[str]
+    trace: list[dict]
+    kind: str
+    loop_start: int | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    """What an exhaustive check found."""
+
+    model: str
+    variant: str
+    config: dict
+    params: dict
+    complete: bool
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    violations: list[Violation] = field(default_factory=list)
+    stopped_by: str | None = None
+    reduction: bool = True
+    fairness: str = "none"
+    properties: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.complete and not self.violations
+
+    def violation(self, prop: str) -> Violation | None:
+        for v in self.violations:
+            if v.property == prop:
+                return v
+        return None
+
+    def holds(self, prop: str) -> bool:
+        """True if ``prop`` held in every state of a complete search."""
+        return self.complete and self.violation(prop) is None
+
+    @property
+    def exit_code(self) -> int:
+        if self.violations:
+            return 1
+        return 0 if self.complete else 3
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "variant": self.variant, "config": self.config,
+            "params": self.params, "complete": self.complete, "states": self.states,
+            "transitions": self.transitions, "depth": self.depth,
+            "seconds": round(self.seconds, 4), "stopped_by": self.stopped_by,
+            "reduction": self.reduction, "fairness": self.fairness,
+            "properties": self.properties,
+            "violations": [v.to_json() for v in self.violations],
+        }
+
+
+class Explorer:
+    """Breadth-first search over a :class:`System`'s state graph."""
+
+    def __init__(self, system: System, *, max_states: int = 2_000_000, max_seconds: float | None = None,
+                 reduction: bool = True, fairness: str | None = None, liveness: bool | None = None,
+                 progress: Callable[[int, int], None] | None = None):
+        self.sys = system
+        self.model = system.model
+        self.max_states = max_states
+        self.max_seconds = max_seconds
+        self.reduction = reduction
+        self.fairness = fairness or type(self.model).fairness
+        if self.fairness not in FAIRNESS:
+            raise KvmlabError(f"fairness {self.fairness!r}: use one of {', '.join(FAIRNESS)}")
+        props = type(self.model).properties
+        self.liveness = ("terminates" in props) if liveness is None else liveness
+        self.progress = progress
+
+    def run(self) -> Result:
+        sys = self.sys
+        model = self.model
+        t0 = time.perf_counter()
+        init = sys.initial
+        seen: dict[tuple, int] = {init: 0}
+        keys = [init]
+        parent = array("q", [-1])
+        pmove: list[str | None] = [None]
+        depth = array("l", [0])
+        found: dict[str, tuple] = {}
+        order: list[str] = []
+        live = self.liveness
+        succ: list[list[tuple]] = [] if live else None
+        enabled_mask = array("q") if live else None
+        terminal = set()
+        transitions = 0
+        maxd = 0
+        complete = True
+        stopped = None
+
+        def note(prop, msg, splat, path_end, extra_move, kind):
+            if prop in found:
+                return
+            found[prop] = (msg, splat, path_end, extra_move, kind)
+            order.append(prop)
+
+        w0 = sys.load(init)
+        for prop, msg in model.invariants(w0):
+            note(prop, msg, None, 0, None, "invariant")
+
+        q = deque([0])
+        nthreads = sys.nthreads
+        check_every = 2048
+        while q:
+            i = q.popleft()
+            key = keys[i]
+            d = depth[i]
+            moves_here: list[tuple] = []
+            mask = 0
+            blocked: dict[int, str] = {}
+            any_move = False
+            for tid in range(nthreads):
+                if key[2 + tid] is None:
+                    continue
+                try:
+                    outs = sys.expand(key, tid)
+                except Blocked as b:
+                    blocked[tid] = b.reason
+                    continue
+                any_move = True
+                mask |= 1 << tid
+                for mv, w in outs:
+                    transitions += 1
+                    nk = w.key()
+                    j = seen.get(nk)
+                    fatal = False
+                    for ev in w.events:
+                        note(ev.prop, ev.title, ev.text, i, mv, "splat")
+                        fatal = fatal or ev.fatal
+                    if j is None:
+                        j = len(keys)
+                        seen[nk] = j
+                        keys.append(nk)
+                        parent.append(i)
+                        pmove.append(mv)
+                        depth.append(d + 1)
+                        if d + 1 > maxd:
+                            maxd = d + 1
+                        for prop, msg in model.invariants(w):
+                            note(prop, msg, None, j, None, "invariant")
+                        if fatal:
+                            terminal.add(j)
+                        else:
+                            q.append(j)
+                    if live:
+                        moves_here.append((j, tid, mv))
+            if live:
+                while len(succ) <= i:
+                    succ.append([])
+                    enabled_mask.append(0)
+                succ[i] = moves_here
+                enabled_mask[i] = mask
+            if not any_move and i not in terminal:
+                w = sys.load(key)
+                if blocked:
+                    prop, msg = model.stuck_message(w, blocked)
+                    note(prop, msg, None, i, None, "stuck")
+                for prop, msg in model.end_checks(w):
+                    note(prop, msg, None, i, None, "end")
+            if len(keys) >= self.max_states and q:
+                complete, stopped = False, f"max states ({self.max_states})"
+                break
+            if (i & (check_every - 1)) == 0:
+                if self.progress:
+                    self.progress(len(keys), transitions)
+                if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
+                    complete, stopped = False, f"time limit ({self.max_seconds} s)"
+                    break
+
+        lasso = None
+        if live and complete and "terminates" not in found:
+            # states in `terminal` were never expanded: give them empty rows
+            while len(succ) < len(keys):
+                succ.append([])
+                enabled_mask.append(0)
+            lasso = find_fair_cycle(succ, enabled_mask, self.fairness)
+            if lasso is not None:
+                prefix_end, cycle = lasso
+                note("terminates", "", None, prefix_end, None, "lasso")
+        seconds = time.perf_counter() - t0
+
+        def path_to(j: int) -> list[str]:
+            out = []
+            while j > 0:
+                out.append(pmove[j])
+                j = parent[j]
+            out.reverse()
+            return out
+
+        violations = []
+        for prop in order:
+            msg, splat, end, extra, kind = found[prop]
+            sched = path_to(end)
+            if extra is not None:
+                sched.append(extra)
+            loop_start = None
+            if kind == "lasso":
+                _, cycle = lasso
+                loop_start = len(sched)
+                sched = sched + cycle
+                msg = self._lasso_message(sched, loop_start)
+            trace = replay_moves(sys, sched)
+            violations.append(Violation(prop, msg, splat, sched, trace.to_json()["steps"], kind, loop_start))
+        return Result(
+            model=type(model).name, variant=sys.variant.name, config=dict(sys.config),
+            params=dict(sys.params), complete=complete, states=len(keys), transitions=transitions,
+            depth=maxd, seconds=seconds, violations=violations, stopped_by=stopped,
+            reduction=self.reduction, fairness=self.fairness if live else "none",
+            properties=list(type(model).properties),
+        )
+
+    def _lasso_message(self, sched: list[str], loop_start: int) -> str:
+        sys = self.sys
+        tr = Trace(sys)
+        for m in sched[:loop_start]:
+            tr.step(m)
+        stuck = [sys.programs[t].label for t in range(sys.nthreads) if not sys.is_done(tr.key, t)]
+        moving = sorted({int(str(m).split(":")[0]) for m in sched[loop_start:]})
+        who = ", ".join(sys.programs[t].label for t in moving)
+        return (f"never terminates: {who} loop{'s' if len(moving) == 1 else ''} forever "
+                f"({len(sched) - loop_start} steps repeat) while {', '.join(stuck)} never finish"
+                f"{'es' if len(stuck) == 1 else ''} (fairness: {self.fairness})")
+
+
+def _sccs(n: int, succ: list[list[int]], allowed: Callable[[int], bool]) -> list[list[int]]:
+    """Tarjan's strongly connected components (iterative) over allowed nodes."""
+    index = [-1] * n
+    low = [0] * n
+    onstack = [False] * n
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] != -1 or not allowed(root):
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        onstack[root] = True
+        while work:
+            v, pi = work[-1]
+            nbrs = succ[v]
+            if pi < len(nbrs):
+                work[-1] = (v, pi + 1)
+                u = nbrs[pi]
+                if not allowed(u):
+                    continue
+                if index[u] == -1:
+                    index[u] = low[u] = counter
+                    counter += 1
+                    stack.append(u)
+                    onstack[u] = True
+                    work.append((u, 0))
+                elif onstack[u]:
+                    low[v] = min(low[v], index[u])
+            else:
+                work.pop()
+                if work:
+                    p = work[-1][0]
+                    low[p] = min(low[p], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        u = stack.pop()
+                        onstack[u] = False
+                        comp.append(u)
+                        if u == v:
+                            break
+                    out.append(comp)
+    return out
+
+
+def find_fair_cycle(succ, enabled_mask, fairness: str):
+    """A reachable cycle with an unfinished thread that the fairness allows.
+
+    ``succ[v]`` lists ``(u, tid, move)`` edges. Returns ``(entry, moves)``
+    (the cycle as schedule items from state ``entry``) or None. Strong
+    fairness uses the Emerson-Lei refinement: drop the states where a thread
+    that never moves inside the component is enabled, and recurse.
+    """
+    n = len(succ)
+    plain = [[u for u, _, _ in row] for row in succ]
+
+    def fair_component(nodes):
+        for comp in _sccs(n, plain, nodes.__contains__):
+            cs = set(comp)
+            taken = 0
+            for v in comp:
+                for u, t, _ in succ[v]:
+                    if u in cs:
+                        taken |= 1 << t
+            if taken == 0:
+                continue  # a single state without a self-loop: no cycle
+            if fairness == "none":
+                return cs, taken
+            if fairness == "weak":
+                always = -1
+                for v in comp:
+                    always &= enabled_mask[v]
+                if always & ~taken == 0:
+                    return cs, taken
+                continue
+            bad = 0
+            for v in comp:
+                bad |= enabled_mask[v]
+            bad &= ~taken
+            if bad == 0:
+                return cs, taken
+            rest = {v for v in comp if enabled_mask[v] & bad == 0}
+            if rest:
+                r = fair_component(rest)
+                if r is not None:
+                    return r
+        return None
+
+    found = fair_component(set(range(n)))
+    if found is None:
+        return None
+    cs, taken = found
+    entry = min(cs)  # lowest BFS number: reached by the shortest prefix
+
+    def path(src, pred):
+        prev = {src: None}
+        dq = deque([src])
+        while dq:
+            v = dq.popleft()
+            if pred(v):
+                out = []
+                while prev[v] is not None:
+                    pv, mv = prev[v]
+                    out.append(mv)
+                    v = pv
+                return out[::-1]
+            for u, _, mv in succ[v]:
+                if u in cs and u not in prev:
+                    prev[u] = (v, mv)
+                    dq.append(u)
+        raise AssertionError("state not reachable inside its component")
+
+    moves: list[str] = []
+    cur = entry
+    for t in range(taken.bit_length()):
+        if not taken >> t & 1:
+            continue
+        has_t = lambda v, t=t: any(tt == t and u in cs for u, tt, _ in succ[v])  # noqa: E731
+        seg = path(cur, has_t)
+        moves += seg
+        cur = _walk(succ, cur, seg)
+        u, mv = next((u, mv) for u, tt, mv in succ[cur] if tt == t and u in cs)
+        moves.append(mv)
+        cur = u
+    seg = path(cur, lambda v: v == entry)
+    moves += seg
+    return entry, moves
+
+
+def _walk(succ, v, moves):
+    for mv in moves:
+        v = next(u for u, _, m in succ[v] if m == mv)
+    return v

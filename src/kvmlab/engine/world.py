@@ -1,0 +1,411 @@
+"""Explicit, hashable state and the mutable World a step works on.
+
+A state is a flat tuple ``(shared, objects, thread_0, ..., thread_n)``:
+``shared`` holds the declared shared fields in declaration order,
+``objects`` the dynamically created objects (sorted by id; ids are the
+lowest free ones, so equal heaps encode equally), and each thread entry is
+the tuple of its fields (program counter, kernel context, locals) or
+``None`` once the thread has finished (finished threads carry no state).
+
+A :class:`World` is loaded from a state, changed by one step, and turned
+back into a state with :meth:`World.key`. Threads and objects are decoded
+lazily, so a step pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import Blocked, KvmlabError, ModelError, Stay
+from .model import DONE, Model, Program, Variant, parse_bool
+
+FINISHED = None
+
+
+class Vars(dict):
+    """A dict whose items are also attributes: ``t.n`` is ``t["n"]``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError:
+            raise AttributeError(k) from None
+
+    def __setattr__(self, k, v):
+        if k not in self:
+            raise ModelError(f"assignment to undeclared local {k!r}")
+        self[k] = v
+
+
+class Event:
+    """Something a step reported: a kernel splat, warning or panic.
+
+    ``prop`` is the property it violates; ``fatal`` events (panic, BUG,
+    use-after-free) end the run in that state.
+    """
+
+    __slots__ = ("prop", "text", "fatal", "title")
+
+    def __init__(self, prop: str, text: str, fatal: bool = False, title: str | None = None):
+        self.prop = prop
+        self.text = text
+        self.fatal = fatal
+        self.title = title or text.splitlines()[0]
+
+    def __repr__(self):
+        return f"Event({self.prop!r}, {self.title!r})"
+
+
+class World:
+    """Working copy of one state during a step; subclasses add primitives.
+
+    ``thread_fields`` are the per-thread fields every thread has (the kernel
+    world adds preempt count, irq state, ...). Shared fields are read and
+    written as ``w["name"]``.
+    """
+
+    thread_fields: dict[str, Any] = {"_pc": 0}
+
+    def __init__(self, system: System):
+        self.sys = system
+        self.programs = system.programs
+        self.config = system.config
+        self.params = system.params
+        self.variant = system.variant
+        self.sh: dict[str, Any] = {}
+        self._ot: tuple = ()
+        self._od: dict[int, Vars] | None = None
+        self._tt: list = []
+        self._th: list = []
+        self.tid = -1
+        self.t: Vars | None = None
+        self.events: list[Event] = []
+        self._script: tuple = ()
+        self._pos = 0
+        self.choices: list[tuple[str, tuple[str, ...], int]] = []
+        self.info: dict[str, Any] = {}
+
+    # -- shared state ----------------------------------------------------
+    def __getitem__(self, k: str):
+        return self.sh[k]
+
+    def __setitem__(self, k: str, v):
+        if k not in self.sh and not self.sys._setting_up:
+            raise ModelError(f"assignment to undeclared shared field {k!r}")
+        self.sh[k] = v
+
+    def declare(self, name: str, value: Any) -> None:
+        """Declare a shared field (only in ``Model.setup``)."""
+        if not self.sys._setting_up:
+            raise ModelError("declare() is only allowed in setup()")
+        if name in self.sh:
+            raise ModelError(f"shared field {name!r} declared twice")
+        _check_hashable(name, value)
+        self.sh[name] = value
+
+    def shared_items(self) -> Iterator[tuple[str, Any]]:
+        return iter(self.sh.items())
+
+    # -- objects -----------------------------------------------------------
+    def _objs(self) -> dict[int, Vars]:
+        if self._od is None:
+            self._od = {oid: Vars(fields) for oid, fields in self._ot}
+        return self._od
+
+    def new_obj(self, kind: str, **fields) -> int:
+        """Create an object with the lowest free id; returns the id."""
+        objs = self._objs()
+        oid = 1
+        while oid in objs:
+            oid += 1
+        objs[oid] = Vars(_kind=kind, **fields)
+        return oid
+
+    def obj(self, oid: int) -> Vars:
+        try:
+            return self._objs()[oid]
+        except KeyError:
+            raise ModelError(f"no object with id {oid}") from None
+
+    def has_obj(self, oid: int) -> bool:
+        return oid in self._objs()
+
+    def del_obj(self, oid: int) -> None:
+        del self._objs()[oid]
+
+    def objects(self) -> dict[int, Vars]:
+        return self._objs()
+
+    # -- threads -------------------------------------------------------------
+    def thread(self, i: int) -> Vars | None:
+        """Thread ``i``'s fields (``None`` if it has finished)."""
+        th = self._th[i]
+        if th is None:
+            raw = self._tt[i]
+            if raw is FINISHED:
+                return None
+            th = Vars(zip(self.sys.thread_names[i], raw))
+            self._th[i] = th
+        return th
+
+    def done(self, i: int) -> bool:
+        return self._tt[i] is FINISHED if self._th[i] is None else False
+
+    @property
+    def nthreads(self) -> int:
+        return len(self._tt)
+
+    # -- nondeterminism -----------------------------------------------------
+    def choose(self, name: str, options: tuple[str, ...] | list[str]) -> str:
+        """Branch the exploration: every option is explored; returns the one taken."""
+        options = tuple(options)
+        pos = self._pos
+        self._pos += 1
+        script = self._script
+        if pos < len(script):
+            pick = script[pos]
+            if isinstance(pick, str):
+                if pick not in options:
+                    raise KvmlabError(f"choice {name}: no option {pick!r} (options: {', '.join(options)})")
+                idx = options.index(pick)
+            else:
+                idx = pick
+        else:
+            idx = 0
+        self.choices.append((name, options, idx))
+        return options[idx]
+
+    # -- reports ----------------------------------------------------------
+    def report(self, prop: str, text: str, *, fatal: bool = False, title: str | None = None) -> None:
+        """Record a violation of ``prop`` with kernel-format ``text``."""
+        self.events.append(Event(prop, text, fatal, title))
+
+    def block(self, reason: str):
+        raise Blocked(reason)
+
+    # -- hooks for subclasses -------------------------------------------------
+    def gate(self, tid: int) -> str | None:
+        """Reason thread ``tid`` may not run now regardless of its step, or None."""
+        return None
+
+    def on_finish(self, tid: int, t: Vars) -> None:
+        """Called when thread ``tid`` finishes (e.g. to check it holds no lock)."""
+
+    def thread_status(self, tid: int) -> str:
+        """Short text describing where thread ``tid`` is, for displays."""
+        t = self.thread(tid)
+        if t is None:
+            return "done"
+        return "running"
+
+    # -- encoding -----------------------------------------------------------
+    def key(self) -> tuple:
+        sh = tuple(self.sh.values())
+        if self._od is None:
+            ot = self._ot
+        else:
+            ot = tuple(sorted((oid, tuple(v.items())) for oid, v in self._od.items()))
+        ths = self._th
+        tt = self._tt
+        out = [sh, ot]
+        for i, raw in enumerate(tt):
+            th = ths[i]
+            out.append(raw if th is None else tuple(th.values()))
+        return tuple(out)
+
+    def finish_current(self) -> None:
+        self._tt[self.tid] = FINISHED
+        self._th[self.tid] = None
+
+
+def _check_hashable(name: str, value: Any) -> None:
+    try:
+        hash(value)
+    except TypeError:
+        raise ModelError(f"shared field {name!r}: value {value!r} is not hashable "
+                         "(use tuples and frozensets)") from None
+
+
+class System:
+    """A model bound to one variant, config and params: initial state and steps."""
+
+    def __init__(self, model_cls: type[Model], variant: str | Variant | None = None,
+                 config: dict | None = None, params: dict | None = None):
+        self.model_cls = model_cls
+        self.model = model_cls()
+        self.variant = variant if isinstance(variant, Variant) else model_cls.variant(variant)
+        self.config = self._parse_config(config or {})
+        self.params = self._parse_params(params or {})
+        self.world_cls = model_cls.world or World
+        self.programs: list[Program] = []
+        self._setting_up = True
+        w = self.world_cls(self)
+        w._ot = ()
+        self._spawned: list[Vars] = []
+        w.spawn = self._spawn  # type: ignore[attr-defined]
+        self.model.setup(w, self.variant, self.config, self.params)
+        self._setting_up = False
+        if not self.programs:
+            raise ModelError(f"model {model_cls.name}: setup spawned no thread")
+        self.shared_names = tuple(w.sh)
+        self.thread_names = [tuple(t) for t in self._spawned]
+        w._tt = [tuple(t.values()) for t in self._spawned]
+        w._th = [None] * len(w._tt)
+        self.initial = w.key()
+        del w.spawn
+        self.nthreads = len(self.programs)
+
+    # -- construction ------------------------------------------------------
+    def _parse_config(self, raw: dict) -> dict:
+        known = self.model_cls.configs
+        out = {k: c.default for k, c in known.items()}
+        for k, v in raw.items():
+            if k not in known:
+                raise KvmlabError(f"model {self.model_cls.name}: unknown config {k!r} "
+                                  f"(known: {', '.join(known) or 'none'})")
+            out[k] = parse_bool(k, v)
+        return out
+
+    def _parse_params(self, raw: dict) -> dict:
+        known = self.model_cls.params
+        out = {k: p.default for k, p in known.items()}
+        for k, v in raw.items():
+            if k not in known:
+                raise KvmlabError(f"model {self.model_cls.name}: unknown param {k!r} "
+                                  f"(known: {', '.join(known) or 'none'})")
+            out[k] = known[k].parse(k, v)
+        return out
+
+    def _spawn(self, program: Program, **local_overrides) -> int:
+        if not isinstance(program, Program):
+            raise ModelError("spawn() takes a Program instance")
+        fields = dict(self.world_cls.thread_fields)
+        for k, v in program.locals.items():
+            if k in fields:
+                raise ModelError(f"{program}: local {k!r} clashes with a thread field")
+            fields[k] = v
+        for k, v in local_overrides.items():
+            if k not in fields:
+                raise ModelError(f"{program}: spawn sets undeclared field {k!r}")
+            fields[k] = v
+        for k, v in fields.items():
+            _check_hashable(k, v)
+        tid = len(self.programs)
+        program.tid = tid
+        if program.pid is None:
+            program.pid = 100 + tid
+        self.programs.append(program)
+        self._spawned.append(Vars(fields))
+        return tid
+
+    # -- decoding ------------------------------------------------------------
+    def load(self, key: tuple) -> World:
+        w = self.world_cls(self)
+        w.sh = dict(zip(self.shared_names, key[0]))
+        w._ot = key[1]
+        w._tt = list(key[2:])
+        w._th = [None] * len(w._tt)
+        return w
+
+    # -- running one step ------------------------------------------------------
+    def run(self, key: tuple, tid: int, script: tuple = ()):
+        """Run thread ``tid``'s next step from ``key`` with the given choices.
+
+        Returns the World after the step, or raises Blocked.
+        """
+        w = self.load(key)
+        raw = w._tt[tid]
+        if raw is FINISHED:
+            raise Blocked("done")
+        why = w.gate(tid)
+        if why is not None:
+            raise Blocked(why)
+        t = w.thread(tid)
+        w.tid = tid
+        w.t = t
+        w._script = script
+        prog = self.programs[tid]
+        pc = t["_pc"]
+        try:
+            r = prog.funcs[pc](w, t)
+        except Stay:
+            r = prog.steps[pc].name
+        if r is None:
+            npc = pc + 1
+            if npc >= len(prog.steps):
+                r = DONE
+        elif r != DONE:
+            try:
+                npc = prog.index[r]
+            except KeyError:
+                raise ModelError(f"{prog}: step {prog.steps[pc].name} jumps to unknown step {r!r}") from None
+        if r == DONE:
+            w.on_finish(tid, t)
+            w.finish_current()
+        else:
+            t["_pc"] = npc
+        if len(t) != len(self.thread_names[tid]):
+            extra = set(t) - set(self.thread_names[tid])
+            raise ModelError(f"{prog}: step {prog.steps[pc].name} created undeclared locals {sorted(extra)}")
+        return w
+
+    def expand(self, key: tuple, tid: int):
+        """All outcomes of thread ``tid``'s next step: list of (move, World).
+
+        ``move`` is the schedule item naming the outcome (``"1"``, or
+        ``"1:fail"`` when a choice other than the first was taken). Raises
+        Blocked if the thread cannot move.
+        """
+        out = []
+        pending = [()]
+        while pending:
+            script = pending.pop()
+            w = self.run(key, tid, script)
+            log = w.choices
+            for j in range(len(script), len(log)):
+                options = log[j][1]
+                prefix = tuple(c[2] for c in log[:j])
+                for alt in range(len(options) - 1, 0, -1):
+                    pending.append(prefix + (alt,))
+            idx = tuple(c[2] for c in log)
+            out.append((idx, move_name(tid, log), w))
+        out.sort(key=lambda x: x[0])
+        return [(m, w) for _, m, w in out]
+
+    def enabled(self, key: tuple) -> tuple[list[int], dict[int, str]]:
+        """Which threads can move in ``key`` and, for the others, why not."""
+        ok, why = [], {}
+        for tid in range(self.nthreads):
+            try:
+                self.run(key, tid)
+                ok.append(tid)
+            except Blocked as b:
+                why[tid] = b.reason
+        return ok, why
+
+    def is_done(self, key: tuple, tid: int) -> bool:
+        return key[2 + tid] is FINISHED
+
+    def all_done(self, key: tuple) -> bool:
+        return all(x is FINISHED for x in key[2:])
+
+
+def move_name(tid: int, log) -> str:
+    """Schedule item for a move: ``"1"``, or ``"1:fail"`` when a choice was not the first."""
+    if all(c[2] == 0 for c in log):
+        return str(tid)
+    return f"{tid}:" + "+".join(c[1][c[2]] for c in log)
+
+
+def parse_move(item) -> tuple[int, tuple[str, ...]]:
+    """Inverse of :func:`move_name`: ``"1:fail"`` -> ``(1, ("fail",))``."""
+    s = str(item).strip()
+    tid_s, _, rest = s.partition(":")
+    try:
+        tid = int(tid_s)
+    except ValueError:
+        raise KvmlabError(f"schedule item {s!r}: expected a thread id like 1 or 1:fail") from None
+    return tid, tuple(x for x in rest.split("+") if x) if rest else ()
