@@ -22,9 +22,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .errors import Blocked, KvmlabError
+from .errors import KvmlabError
+from .model import Model
+from .packed import BITS, MASK, Packed
 from .trace import Trace, replay_moves
-from .world import System
+from .world import System, parse_move
 
 FAIRNESS = ("none", "weak", "strong")
 
@@ -118,11 +120,13 @@ class Explorer:
         sys = self.sys
         model = self.model
         t0 = time.perf_counter()
-        init = sys.initial
-        seen: dict[tuple, int] = {init: 0}
-        keys = [init]
+        pk = Packed(sys, merge=self.reduction)
+        init = pk.pack(sys.initial)
+        seen: dict[int, int] = {init: 0}
         parent = array("q", [-1])
-        pmove: list[str | None] = [None]
+        pmove = array("H", [0])
+        move_names: list[str] = [""]
+        move_ids: dict[str, int] = {}
         depth = array("l", [0])
         found: dict[str, tuple] = {}
         order: list[str] = []
@@ -141,83 +145,96 @@ class Explorer:
             found[prop] = (msg, splat, path_end, extra_move, kind)
             order.append(prop)
 
-        w0 = sys.load(init)
-        for prop, msg in model.invariants(w0):
+        for prop, msg in pk.invariants(init, model):
             note(prop, msg, None, 0, None, "invariant")
 
-        q = deque([0])
+        q = deque([(init, 0)])
+        check_every = 4096
+        invariants = pk.invariants
+        has_inv = type(model).invariants is not Model.invariants
         nthreads = sys.nthreads
-        check_every = 2048
+        raw = pk.raw
         while q:
-            i = q.popleft()
-            key = keys[i]
-            d = depth[i]
+            s, i = q.popleft()
+            d1 = depth[i] + 1
             moves_here: list[tuple] = []
             mask = 0
-            blocked: dict[int, str] = {}
-            any_move = False
+            blocked = None
+            nouts = 0
             for tid in range(nthreads):
-                if key[2 + tid] is None:
+                r = raw(s, tid)
+                if r is None:
                     continue
-                try:
-                    outs = sys.expand(key, tid)
-                except Blocked as b:
-                    blocked[tid] = b.reason
+                if r.__class__ is str:
+                    if blocked is None:
+                        blocked = {}
+                    blocked[tid] = r
                     continue
-                any_move = True
+                if r.__class__ is tuple:  # not memoised: full successors
+                    items = r[1]
+                else:
+                    shift = BITS * (tid + 1)
+                    base = s & ~(MASK | (MASK << shift))
+                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r]
                 mask |= 1 << tid
-                for mv, w in outs:
-                    transitions += 1
-                    nk = w.key()
-                    j = seen.get(nk)
+                for mv, s2, evs in items:
+                    nouts += 1
+                    j = seen.get(s2)
                     fatal = False
-                    for ev in w.events:
-                        note(ev.prop, ev.title, ev.text, i, mv, "splat")
-                        fatal = fatal or ev.fatal
+                    if evs:
+                        for ev in evs:
+                            note(ev.prop, ev.title, ev.text, i, mv, "splat")
+                            fatal = fatal or ev.fatal
                     if j is None:
-                        j = len(keys)
-                        seen[nk] = j
-                        keys.append(nk)
+                        j = len(parent)
+                        seen[s2] = j
                         parent.append(i)
-                        pmove.append(mv)
-                        depth.append(d + 1)
-                        if d + 1 > maxd:
-                            maxd = d + 1
-                        for prop, msg in model.invariants(w):
-                            note(prop, msg, None, j, None, "invariant")
+                        mid = move_ids.get(mv)
+                        if mid is None:
+                            mid = move_ids[mv] = len(move_names)
+                            move_names.append(mv)
+                        pmove.append(mid)
+                        depth.append(d1)
+                        if has_inv:
+                            for prop, msg in invariants(s2, model):
+                                note(prop, msg, None, j, None, "invariant")
                         if fatal:
                             terminal.add(j)
                         else:
-                            q.append(j)
+                            q.append((s2, j))
                     if live:
                         moves_here.append((j, tid, mv))
+            transitions += nouts
             if live:
                 while len(succ) <= i:
                     succ.append([])
                     enabled_mask.append(0)
                 succ[i] = moves_here
                 enabled_mask[i] = mask
-            if not any_move and i not in terminal:
-                w = sys.load(key)
+            if not nouts:
+                w = pk.world(s)
                 if blocked:
                     prop, msg = model.stuck_message(w, blocked)
                     note(prop, msg, None, i, None, "stuck")
                 for prop, msg in model.end_checks(w):
                     note(prop, msg, None, i, None, "end")
-            if len(keys) >= self.max_states and q:
+            if len(parent) >= self.max_states and q:
                 complete, stopped = False, f"max states ({self.max_states})"
                 break
             if (i & (check_every - 1)) == 0:
                 if self.progress:
-                    self.progress(len(keys), transitions)
+                    self.progress(len(parent), transitions)
                 if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
                     complete, stopped = False, f"time limit ({self.max_seconds} s)"
                     break
+        nstates = len(parent)
+        maxd = max(depth)
+        self.stats = {"memo_entries": len(pk.memo), "memo_misses": pk.memo_misses,
+                      "global_parts": len(pk.gl), "thread_parts": sum(len(t) for t in pk.tl)}
 
         lasso = None
         if live and complete and "terminates" not in found:
-            # states in `terminal` were never expanded: give them empty rows
-            while len(succ) < len(keys):
+            while len(succ) < nstates:
                 succ.append([])
                 enabled_mask.append(0)
             lasso = find_fair_cycle(succ, enabled_mask, self.fairness)
@@ -225,11 +242,12 @@ class Explorer:
                 prefix_end, cycle = lasso
                 note("terminates", "", None, prefix_end, None, "lasso")
         seconds = time.perf_counter() - t0
+        del seen
 
         def path_to(j: int) -> list[str]:
             out = []
             while j > 0:
-                out.append(pmove[j])
+                out.append(move_names[pmove[j]])
                 j = parent[j]
             out.reverse()
             return out
@@ -245,12 +263,15 @@ class Explorer:
                 _, cycle = lasso
                 loop_start = len(sched)
                 sched = sched + cycle
+            if self.reduction:
+                sched, loop_start = unmerge(sys, sched, loop_start)
+            if kind == "lasso":
                 msg = self._lasso_message(sched, loop_start)
             trace = replay_moves(sys, sched)
             violations.append(Violation(prop, msg, splat, sched, trace.to_json()["steps"], kind, loop_start))
         return Result(
             model=type(model).name, variant=sys.variant.name, config=dict(sys.config),
-            params=dict(sys.params), complete=complete, states=len(keys), transitions=transitions,
+            params=dict(sys.params), complete=complete, states=nstates, transitions=transitions,
             depth=maxd, seconds=seconds, violations=violations, stopped_by=stopped,
             reduction=self.reduction, fairness=self.fairness if live else "none",
             properties=list(type(model).properties),
@@ -406,3 +427,25 @@ def _walk(succ, v, moves):
     for mv in moves:
         v = next(u for u, _, m in succ[v] if m == mv)
     return v
+
+
+def unmerge(sys: System, sched: list[str], loop_start: int | None):
+    """Spell out the steps a reduced search ran inside each move.
+
+    Returns the schedule as one item per C line (replayable without the
+    reduction) and the loop start moved accordingly.
+    """
+    key = sys.initial
+    out: list[str] = []
+    new_loop = None
+    for i, item in enumerate(sched):
+        if i == loop_start:
+            new_loop = len(out)
+        tid, script = parse_move(item)
+        w = sys.run(key, tid, script, merge=True)
+        out.append(item)
+        out.extend([str(tid)] * w.merged)
+        key = w.key()
+    if loop_start is not None and new_loop is None:
+        new_loop = len(out)
+    return out, new_loop

@@ -33,10 +33,11 @@ class LineSpec:
     after: str | None
     before: str | None
     local: bool
+    under: str | None
 
 
 def line(c: str | Iterable[str], *, fn: str | None = None, after: str | None = None,
-         before: str | None = None, local: bool = False):
+         before: str | None = None, local: bool = False, under: str | None = None):
     """Mark a method as one atomic step standing for C line ``c``.
 
     ``c`` may be a list when several lines touch only the thread's private
@@ -45,13 +46,18 @@ def line(c: str | Iterable[str], *, fn: str | None = None, after: str | None = N
     can see (its locals, its own context with no interrupt handler on its
     CPU, objects it has not published); the explorer's reduction may then
     run it without interleaving (checked for shared writes).
+    ``under="lock"`` promises the step touches only data protected by that
+    lock (which the thread must hold: checked) and its own data; right after
+    the thread takes the lock, the reduction runs such steps in the same
+    transition (a Lipton transaction: the acquire moves right, protected
+    steps commute with every other thread's steps).
     """
     lines = (c,) if isinstance(c, str) else tuple(c)
     if not lines:
         raise ModelError("a step needs at least one C line")
 
     def deco(f):
-        f._kvmlab_line = LineSpec(lines, fn, after, before, local)
+        f._kvmlab_line = LineSpec(lines, fn, after, before, local, under)
         return f
 
     return deco
@@ -66,6 +72,7 @@ class StepInfo:
     c: tuple[str, ...]
     fn: str
     local: bool = False
+    under: str | None = None
 
     @property
     def text(self) -> str:
@@ -137,7 +144,7 @@ class Program:
         self.index: dict[str, int] = {}
         for i, nm in enumerate(self._order):
             spec = self._specs[nm]
-            self.steps.append(StepInfo(i, nm, spec.c, spec.fn or self.fn, spec.local))
+            self.steps.append(StepInfo(i, nm, spec.c, spec.fn or self.fn, spec.local, spec.under))
             self.funcs.append(getattr(self, nm))
             self.index[nm] = i
         if not self.steps:

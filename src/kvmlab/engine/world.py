@@ -21,6 +21,7 @@ from .errors import Blocked, KvmlabError, ModelError, Stay
 from .model import DONE, Model, Program, Variant, parse_bool
 
 FINISHED = None
+OBJ_RANGE = 1000
 
 
 class Vars(dict):
@@ -87,6 +88,9 @@ class World:
         self._pos = 0
         self.choices: list[tuple[str, tuple[str, ...], int]] = []
         self.info: dict[str, Any] = {}
+        self._other = False  # did this step look at another thread?
+        self.merged = 0  # local steps run after the step (reduction)
+        self.inv_other = False  # an invariant checked mid-transaction read thread state
 
     # -- shared state ----------------------------------------------------
     def __getitem__(self, k: str):
@@ -116,9 +120,15 @@ class World:
         return self._od
 
     def new_obj(self, kind: str, **fields) -> int:
-        """Create an object with the lowest free id; returns the id."""
+        """Create an object; returns its id.
+
+        Ids are canonical: thread ``t`` takes the lowest free id in its own
+        range (``1000 * (t + 1)`` on; setup uses 1..999), so two heaps that
+        differ only in which thread allocated first encode the same way.
+        """
         objs = self._objs()
-        oid = 1
+        oid = OBJ_RANGE * (self.tid + 1) if self.tid >= 0 else 0
+        oid += 1
         while oid in objs:
             oid += 1
         objs[oid] = Vars(_kind=kind, **fields)
@@ -142,6 +152,8 @@ class World:
     # -- threads -------------------------------------------------------------
     def thread(self, i: int) -> Vars | None:
         """Thread ``i``'s fields (``None`` if it has finished)."""
+        if i != self.tid:
+            self._other = True
         th = self._th[i]
         if th is None:
             raw = self._tt[i]
@@ -152,6 +164,8 @@ class World:
         return th
 
     def done(self, i: int) -> bool:
+        if i != self.tid:
+            self._other = True
         return self._tt[i] is FINISHED if self._th[i] is None else False
 
     @property
@@ -191,6 +205,10 @@ class World:
         """Reason thread ``tid`` may not run now regardless of its step, or None."""
         return None
 
+    def locks_held(self, tid: int) -> tuple:
+        """Names of the locks thread ``tid`` holds (the kernel world knows)."""
+        return ()
+
     def on_finish(self, tid: int, t: Vars) -> None:
         """Called when thread ``tid`` finishes (e.g. to check it holds no lock)."""
 
@@ -219,6 +237,12 @@ class World:
     def finish_current(self) -> None:
         self._tt[self.tid] = FINISHED
         self._th[self.tid] = None
+
+
+def _any(it) -> bool:
+    for _ in it:
+        return True
+    return False
 
 
 def _check_hashable(name: str, value: Any) -> None:
@@ -257,6 +281,7 @@ class System:
         self.initial = w.key()
         del w.spawn
         self.nthreads = len(self.programs)
+        self.has_invariants = type(self.model).invariants is not Model.invariants
 
     # -- construction ------------------------------------------------------
     def _parse_config(self, raw: dict) -> dict:
@@ -311,28 +336,45 @@ class System:
         return w
 
     # -- running one step ------------------------------------------------------
-    def run(self, key: tuple, tid: int, script: tuple = ()):
-        """Run thread ``tid``'s next step from ``key`` with the given choices.
+    def _attempt(self, key: tuple, tid: int, script: tuple = (), merge: bool = False):
+        """Run thread ``tid``'s next step (and, with ``merge``, the local steps after it).
 
-        Returns the World after the step, or raises Blocked.
+        Returns ``(world, None)`` or ``(world, reason)`` when the thread cannot move.
         """
         w = self.load(key)
-        raw = w._tt[tid]
-        if raw is FINISHED:
-            raise Blocked("done")
+        w.tid = tid
+        if w._tt[tid] is FINISHED:
+            return w, "done"
         why = w.gate(tid)
         if why is not None:
-            raise Blocked(why)
+            return w, why
         t = w.thread(tid)
-        w.tid = tid
         w.t = t
         w._script = script
+        held0 = w.locks_held(tid) if merge else ()
+        try:
+            stayed = self._exec(w, tid, t)
+        except Blocked as b:
+            return w, b.reason
+        if merge and not stayed:
+            acquired = tuple(x for x in w.locks_held(tid) if x not in held0) if w._th[tid] is not None else ()
+            self._merge_local(w, tid, acquired)
+        return w, None
+
+    def _exec(self, w: World, tid: int, t) -> bool:
+        """Execute one step of thread ``tid``; True if it stayed on its line."""
         prog = self.programs[tid]
         pc = t["_pc"]
+        stayed = False
+        under = prog.steps[pc].under
+        if under is not None and under not in w.locks_held(tid):
+            raise ModelError(f"{prog}: step {prog.steps[pc].name} is marked under={under!r} "
+                             f"but runs without holding it")
         try:
             r = prog.funcs[pc](w, t)
         except Stay:
             r = prog.steps[pc].name
+            stayed = True
         if r is None:
             npc = pc + 1
             if npc >= len(prog.steps):
@@ -345,14 +387,99 @@ class System:
         if r == DONE:
             w.on_finish(tid, t)
             w.finish_current()
-        else:
-            t["_pc"] = npc
+            return True
+        t["_pc"] = npc
         if len(t) != len(self.thread_names[tid]):
             extra = set(t) - set(self.thread_names[tid])
             raise ModelError(f"{prog}: step {prog.steps[pc].name} created undeclared locals {sorted(extra)}")
+        return stayed
+
+    def _merge_local(self, w: World, tid: int, acquired: tuple = ()) -> None:
+        """The reduction: extend this transition with the thread's next steps.
+
+        A transition that began by taking a lock is a Lipton transaction:
+        acquire (moves right), then steps ``under`` that lock or ``local``
+        (they commute with every other thread), at most one other step while
+        the lock is still held, and the unlock (moves left, when marked
+        ``under`` the lock) and what follows it while ``under``/``local``.
+        Any transition also runs the ``local`` steps that follow it. Stops at
+        once when a step reports something or an invariant breaks, so that
+        state is kept and counterexamples stay exact.
+        """
+        has_inv = self.has_invariants
+        if w.events or (has_inv and self._inv_broken(w)):
+            return
+        prog = self.programs[tid]
+        steps = prog.steps
+        other_used = not acquired  # the one non-mover of a transaction
+        for _ in range(256):
+            t = w._th[tid]
+            if t is None:
+                return
+            st = steps[t["_pc"]]
+            held = w.locks_held(tid) if (st.under is not None or not other_used) else ()
+            if st.local:
+                kind = "local"
+                sh0 = tuple(w.sh.values())
+            elif st.under is not None and st.under in acquired and st.under in held:
+                kind = "under"
+            elif not other_used and any(x in held for x in acquired):
+                kind = "other"
+                other_used = True
+                snap = (w.key(), w._other, len(w.choices), len(w.events), w.merged)
+            else:
+                return
+            other0, nch = w._other, len(w.choices)
+            try:
+                stayed = self._exec(w, tid, t)
+            except Blocked:
+                if kind == "other":
+                    self._restore(w, tid, snap)
+                    return
+                raise ModelError(f"{prog}: step {st.name} blocked; a local or under= step must always run") from None
+            if w._other != other0 or len(w.choices) != nch:
+                if kind == "other":
+                    self._restore(w, tid, snap)
+                    return
+                raise ModelError(f"{prog}: step {st.name} is marked local/under but looked at another thread "
+                                 "or made a choice")
+            if kind == "local" and (tuple(w.sh.values()) != sh0 or w.events):
+                raise ModelError(f"{prog}: step {st.name} is marked local but changed shared state or reported")
+            w.merged += 1
+            if stayed or w.events or (has_inv and self._inv_broken(w)):
+                return
+        raise ModelError(f"{prog}: local steps loop forever without a shared step")
+
+    def _inv_broken(self, w: World) -> bool:
+        """Does an invariant break in ``w`` (mid-transaction)? Marks ``w`` if that looked at threads."""
+        other = w._other
+        w._other = False
+        broken = _any(self.model.invariants(w))
+        if w._other:
+            w.inv_other = True
+        w._other = other
+        return broken
+
+    def _restore(self, w: World, tid: int, snap) -> None:
+        """Undo a step tried inside a transaction (it could not join it)."""
+        key, other, nch, nev, merged = snap
+        w.sh = dict(zip(self.shared_names, key[0]))
+        w._ot, w._od = key[1], None
+        w._tt, w._th = list(key[2:]), [None] * len(key[2:])
+        w._other, w.merged = other, merged
+        del w.choices[nch:]
+        del w.events[nev:]
+        w._pos = nch
+        w.t = w.thread(tid)
+
+    def run(self, key: tuple, tid: int, script: tuple = (), merge: bool = False):
+        """Run thread ``tid``'s next step from ``key``; raises Blocked if it cannot move."""
+        w, why = self._attempt(key, tid, script, merge)
+        if why is not None:
+            raise Blocked(why)
         return w
 
-    def expand(self, key: tuple, tid: int):
+    def expand(self, key: tuple, tid: int, merge: bool = False):
         """All outcomes of thread ``tid``'s next step: list of (move, World).
 
         ``move`` is the schedule item naming the outcome (``"1"``, or
@@ -363,7 +490,7 @@ class System:
         pending = [()]
         while pending:
             script = pending.pop()
-            w = self.run(key, tid, script)
+            w = self.run(key, tid, script, merge)
             log = w.choices
             for j in range(len(script), len(log)):
                 options = log[j][1]

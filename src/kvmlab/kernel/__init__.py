@@ -12,12 +12,12 @@ from .alloc import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, AllocMixin
 from .context import HARDIRQ_OFFSET, ContextMixin
 from .hlist import POISON, HlistMixin
 from .locks import LockMixin
-from .rcu import RcuMixin
+from .rcu import RcuMixin, SrcuMixin
 from .refcount import SATURATED, AtomicMixin, RefcountMixin
 from .sched import RUNNING, UNINTERRUPTIBLE, SchedMixin
 
 
-class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, RefcountMixin,
+class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, SrcuMixin, RefcountMixin,
                   AtomicMixin, HlistMixin, World):
     """The World every kernel model uses: shared state plus kernel primitives."""
 
@@ -42,6 +42,15 @@ class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, Ref
                     return f"interrupted by {other.label}"
         return None
 
+    def on_finish(self, tid: int, t) -> None:
+        super().on_finish(tid, t)
+        if self.programs[tid].kind == "hardirq":
+            self.irq_return(tid)
+
+    def locks_held(self, tid: int) -> tuple:
+        t = self._th[tid] if self._th[tid] is not None else self.thread(tid)
+        return () if t is None else tuple(h for h, _ in t["_held"])
+
     def thread_status(self, tid: int) -> str:
         t = self.thread(tid)
         if t is None:
@@ -50,6 +59,8 @@ class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, Ref
             return f"asleep on {t['_wait']}"
         if t["_state"] == "Ds":
             return "asleep in schedule()"
+        if self.sh.get(f"halted[{self.programs[tid].cpu}]") == 1 and self.programs[tid].kind == "task":
+            return "halted (HLT)"
         return "running"
 
 

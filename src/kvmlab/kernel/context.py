@@ -133,6 +133,8 @@ class ContextMixin:
 
     def local_irq_enable(self) -> None:
         self.t["_irq"] = False
+        if self.programs[self.tid].kind == "task" and hasattr(self, "deliver_irqs"):
+            self.deliver_irqs(self.programs[self.tid].cpu)  # a latched interrupt is taken now
 
     def local_irq_save(self) -> bool:
         old = self.t["_irq"]

@@ -16,6 +16,17 @@ CONFIG=3, mutex: SLEEP=4, task context: 5).
 Simplifications: a spinning CPU is a thread that cannot move until the lock
 is free (no spin loop in the state space); a lock acquisition is one atomic
 step; unlock hands the lock to nobody in particular (any waiter may win).
+
+``rwlock_t`` (``read_lock()/read_unlock()/write_lock()/write_unlock()``,
+``cond_resched_rwlock_read()/write()`` as an unlock step and a lock step):
+the !PREEMPT_RT spinning readers-writer lock. Any number of readers, or one
+writer; both disable preemption. The lock's shared field holds ``None``
+(free), the writer's thread id, or a sorted tuple of the readers' thread ids.
+Out of scope: the queued rwlock's fairness (a waiting writer does not hold
+off new readers here: who gets the lock next is any enabled thread), and
+PREEMPT_RT, where ``rwlock_t`` is an rt_mutex-based sleeping lock: the model
+keeps the spinning semantics whatever the config says. Lockdep's wait-type
+check treats ``rwlock_t`` like ``spinlock_t``.
 """
 
 from __future__ import annotations
@@ -24,7 +35,8 @@ from ..engine.errors import Blocked, ModelError, Stay
 from . import splat
 
 RAW, SPIN, MUTEX = "raw_spinlock_t", "spinlock_t", "mutex"
-_WAIT = {RAW: 2, SPIN: 3, MUTEX: 4}
+RWLOCK = "rwlock_t"
+_WAIT = {RAW: 2, SPIN: 3, MUTEX: 4, RWLOCK: 3}
 TASK_CONTEXT_WAIT = 5
 
 
@@ -55,7 +67,7 @@ class LockMixin:
     # -- lockdep ---------------------------------------------------------------------
     def _wait_type(self, kind: str) -> int:
         wt = _WAIT[kind]
-        if kind == SPIN and not self.cfg("PROVE_RAW_LOCK_NESTING"):
+        if kind in (SPIN, RWLOCK) and not self.cfg("PROVE_RAW_LOCK_NESTING"):
             wt = _WAIT[RAW]  # LD_WAIT_CONFIG == LD_WAIT_SPIN without the option
         return wt
 
@@ -198,6 +210,87 @@ class LockMixin:
 
     def mutex_unlock(self, name: str) -> None:
         self._release(name)
+
+    # -- rwlock_t (!PREEMPT_RT semantics, see the module docstring) ---------------------------
+    def rwlock(self, name: str) -> str:
+        """Declare an rwlock_t (in setup)."""
+        return self._lock_decl(name, RWLOCK)
+
+    def _rw_state(self, name: str):
+        if self.lock_type(name) != RWLOCK:
+            raise ModelError(f"{name!r} is not an rwlock_t")
+        return self.sh[name]
+
+    def read_lock(self, name: str) -> None:
+        st = self._rw_state(name)
+        if isinstance(st, int):
+            if st == self.tid:
+                raise Blocked(f"deadlock: read_lock({name}) while holding it for write")
+            raise Blocked(f"spinning on {name} (held for write by {self.label(st)})")
+        if st is not None and self.tid in st:
+            raise ModelError(f"{self.me()}: read_lock({name}) twice (recursive read locking is not modelled)")
+        self._lockdep_check(name)
+        self.sh[name] = tuple(sorted((st or ()) + (self.tid,)))
+        self.t["_held"] = self.t["_held"] + ((name, self.site()),)
+        self.preempt_disable()
+
+    def read_unlock(self, name: str) -> None:
+        st = self._rw_state(name)
+        if not isinstance(st, tuple) or self.tid not in st:
+            p = self.me()
+            who = "nobody" if st is None else (self.label(st) + " (write)" if isinstance(st, int)
+                                               else ", ".join(self.label(i) for i in st))
+            self.report("no_bad_unlock", splat.unlock_non_owner(name, p.comm, p.pid, who, self.site()),
+                        title="WARNING: bad unlock balance detected!")
+            return
+        rest = tuple(i for i in st if i != self.tid)
+        self.sh[name] = rest or None
+        self._drop_held(name)
+        self.preempt_enable()
+
+    def write_lock(self, name: str) -> None:
+        st = self._rw_state(name)
+        if st is not None:
+            if st == self.tid or (isinstance(st, tuple) and self.tid in st):
+                raise Blocked(f"deadlock: write_lock({name}) while holding it")
+            who = self.label(st) if isinstance(st, int) else ", ".join(self.label(i) for i in st)
+            mode = "write" if isinstance(st, int) else "read"
+            raise Blocked(f"spinning on {name} (held for {mode} by {who})")
+        self._lockdep_check(name)
+        self._take(name)
+        self.preempt_disable()
+
+    def write_unlock(self, name: str) -> None:
+        if self._rw_state(name) != self.tid:
+            self._release(name)  # reports the bad unlock
+            return
+        self._release(name)
+        self.preempt_enable()
+
+    def _drop_held(self, name: str) -> None:
+        held = list(self.t["_held"])
+        for i in range(len(held) - 1, -1, -1):
+            if held[i][0] == name:
+                del held[i]
+                break
+        self.t["_held"] = tuple(held)
+
+    def rw_readers(self, name: str) -> tuple:
+        """Thread ids holding rwlock ``name`` for read."""
+        st = self._rw_state(name)
+        return st if isinstance(st, tuple) else ()
+
+    def rw_writer(self, name: str):
+        """Thread id holding rwlock ``name`` for write, or None."""
+        st = self._rw_state(name)
+        return st if isinstance(st, int) else None
+
+    # cond_resched_rwlock_read/write(): drop the lock, schedule, take it again. The
+    # model splits it into an unlock step and a lock step so other CPUs can run between.
+    cond_resched_rwlock_read_unlock = read_unlock
+    cond_resched_rwlock_read_relock = read_lock
+    cond_resched_rwlock_write_unlock = write_unlock
+    cond_resched_rwlock_write_relock = write_lock
 
     # -- queries -------------------------------------------------------------------------------
     def lock_owner(self, name: str):

@@ -7,8 +7,25 @@
   with preemption disabled is reported (the kernel's warnings).
 * A wait queue is a tuple of thread ids stored at a ref (shared field name
   or ``(object id, field)``); ``swake_up_one`` wakes the first waiter.
-* ``halt()`` is HLT: the CPU stops until an interrupt is pending for it
-  (``smp_send_reschedule``). ``safe_halt()`` is STI;HLT as one step.
+* Interrupts and HLT, per CPU c (declared by ``declare_cpu_ipis``):
+  ``ipi[c]`` is an interrupt latched for c and not yet taken;
+  ``halted[c]`` is 0 (not halted), 1 (executing HLT, waiting) or 2 (an
+  interrupt was taken during HLT: the HLT step completes when the task
+  runs next). An interrupt is *taken* as soon as c can take it: c's task
+  has interrupts enabled and no ``hardirq`` program is in progress on c.
+  Taking the reschedule IPI is one atomic event (its handler only sets
+  need_resched, which the models do not use): the latch is cleared and,
+  if c was halted, HLT ends. So ``smp_send_reschedule(c)`` latches and
+  delivers at once when it can; ``local_irq_enable()`` delivers a latched
+  interrupt (no STI shadow: the models assume at least one instruction
+  between STI and whatever follows); a ``hardirq`` program finishing
+  (IRET) ends the HLT it interrupted and delivers what was latched
+  meanwhile. A CPU with no modelled task never takes a latched interrupt.
+* ``halt()`` is HLT: with interrupts disabled nothing wakes it; with an
+  interrupt latched it completes at once; otherwise the CPU halts until an
+  interrupt is taken (an IPI, or a ``hardirq`` program on that CPU).
+  ``safe_halt()`` is native_safe_halt(), STI;HLT as one step: no interrupt
+  can be taken between the two.
 
 Simplification: wake-ups and sleeps are atomic steps; the scheduler's run
 queues are not modelled (any runnable thread may run next).
@@ -34,7 +51,7 @@ class SchedMixin:
         p = self.me()
         reported = False
         if t["_rcu"] > 0 and self.cfg("PREEMPT_RCU", True):
-            self.report("no_schedule_in_rcu_reader", splat.rcu_voluntary_switch(p.comm, p.pid, self.site()),
+            self.report("no_schedule_in_rcu_reader", splat.rcu_voluntary_switch(p.comm, p.pid, self.site(), cpu=p.cpu),
                         title="Voluntary context switch within RCU read-side critical section!")
             reported = True
         if self.preempt_count() != 0:
@@ -82,23 +99,74 @@ class SchedMixin:
     def _ipi_field(self, cpu: int) -> str:
         return f"ipi[{cpu}]"
 
+    def _halt_field(self, cpu: int) -> str:
+        return f"halted[{cpu}]"
+
     def declare_cpu_ipis(self, cpus) -> None:
-        """Declare a pending-interrupt flag per CPU (in setup)."""
+        """Declare, per CPU, a latched-interrupt flag and the HLT state (in setup)."""
         for c in cpus:
             self.declare(self._ipi_field(c), False)
+            self.declare(self._halt_field(c), 0)
+
+    def _cpu_takes_irq(self, cpu: int, exclude: int | None = None) -> bool:
+        """Can CPU ``cpu`` take an interrupt now (task IF=1, no handler running)?"""
+        task = False
+        for j, p in enumerate(self.programs):
+            if p.cpu != cpu or j == exclude:
+                continue
+            th = self.thread(j)
+            if th is None:
+                continue
+            if p.kind == "hardirq":
+                if th["_pc"] > 0:
+                    return False
+            else:
+                if th["_irq"]:
+                    return False
+                task = True
+        return task
+
+    def deliver_irqs(self, cpu: int, exclude: int | None = None) -> None:
+        """Take the interrupt latched for ``cpu`` if the CPU can take it now."""
+        f = self._ipi_field(cpu)
+        if f not in self.sh or not self.sh[f] or not self._cpu_takes_irq(cpu, exclude):
+            return
+        self.sh[f] = False
+        h = self._halt_field(cpu)
+        if self.sh.get(h) == 1:
+            self.sh[h] = 2
 
     def smp_send_reschedule(self, cpu: int) -> None:
         self.sh[self._ipi_field(cpu)] = True
+        self.deliver_irqs(cpu)
+
+    def irq_return(self, tid: int) -> None:
+        """A hardirq program ``tid`` finishes (IRET): end the HLT it interrupted, take latched irqs."""
+        cpu = self.programs[tid].cpu
+        h = self._halt_field(cpu)
+        if self.sh.get(h) == 1:
+            self.sh[h] = 2
+        self.deliver_irqs(cpu, exclude=tid)
 
     def halt(self) -> None:
-        """HLT: wait for a pending interrupt on this CPU; with IF=0 none is taken."""
+        """HLT: wait until an interrupt is taken; with IF=0 none is taken."""
         cpu = self.me().cpu
-        f = self._ipi_field(cpu)
+        f, h = self._ipi_field(cpu), self._halt_field(cpu)
+        state = self.sh.get(h, 0)
+        if state == 2:          # an interrupt was taken during HLT: it completes
+            self.sh[h] = 0
+            return
+        if state == 1:
+            raise Blocked("halted")
         if self.t["_irq"]:
             raise Blocked("halted with interrupts disabled")
-        if not self.sh[f]:
+        if self.sh[f]:          # latched interrupt: taken at once, HLT completes
+            self.sh[f] = False
+            return
+        if h not in self.sh:
             raise Blocked("halted")
-        self.sh[f] = False  # the interrupt is taken and handled
+        self.sh[h] = 1
+        raise Stay()
 
     def safe_halt(self) -> None:
         """native_safe_halt(): STI;HLT, no interrupt can be taken between them."""

@@ -19,6 +19,11 @@ WHERE_MUTEX = "kernel/locking/mutex.c"
 WHERE_ALLOC = "mm/slab_common.c"
 WHERE_SCHEDULE = "kernel/sched/core.c"
 
+# Older kernels printed no "non_block" field in the might_sleep() report
+# (seed 002, 3.4-rt: "in_atomic(): 1, irqs_disabled(): 0, pid: 55, name:
+# kswapd0"). A report located at a site of that era uses that format.
+LEGACY_FORMAT_WHERE = frozenset({WHERE_RT_SPINLOCK_34})
+
 
 def where_line(fn: str, c: str) -> str:
     """The model's stand-in for a code address: ``func: C line``."""
@@ -29,7 +34,8 @@ def might_sleep(where: str, in_atomic: int, irqs_disabled: int, pid: int, comm: 
                 pdis: tuple[str, str] | None) -> str:
     lines = [
         f"BUG: sleeping function called from invalid context at {where}",
-        f"in_atomic(): {in_atomic}, irqs_disabled(): {irqs_disabled}, non_block: 0, pid: {pid}, name: {comm}",
+        f"in_atomic(): {in_atomic}, irqs_disabled(): {irqs_disabled}, "
+        + ("" if where in LEGACY_FORMAT_WHERE else "non_block: 0, ") + f"pid: {pid}, name: {comm}",
     ]
     if pdis is not None:
         lines += ["Preemption disabled at:", where_line(*pdis)]
@@ -61,16 +67,15 @@ def scheduling_while_atomic(comm: str, pid: int, count: int) -> str:
     return f"BUG: scheduling while atomic: {comm}/{pid}/0x{count:08x}"
 
 
-def rcu_voluntary_switch(comm: str, pid: int, site: tuple[str, str]) -> str:
+def rcu_voluntary_switch(comm: str, pid: int, site: tuple[str, str], cpu: int = 0) -> str:
+    # WARN_ONCE() in rcu_note_context_switch() (PREEMPT_RCU). Before the 2021 patch
+    # "rcu: Print human-readable message for schedule() in RCU reader" (lore
+    # 20210721202127.2129660-18-paulmck@kernel.org) it was a bare WARN_ON_ONCE().
     return "\n".join([
-        "=============================",
-        "WARNING: suspicious RCU usage",
-        "-----------------------------",
-        "kernel/rcu/tree_plugin.h: Voluntary context switch within RCU read-side critical section!",
-        "other info that might help us debug this:",
-        f"1 lock held by {comm}/{pid}:",
-        " #0: (rcu_read_lock){....}-{1:2}",
-        f"at: {where_line(*site)}",
+        "------------[ cut here ]------------",
+        "Voluntary context switch within RCU read-side critical section!",
+        f"WARNING: CPU: {cpu} PID: {pid} at kernel/rcu/tree_plugin.h rcu_note_context_switch",
+        f"Call Trace: {where_line(*site)}  ({comm})",
     ])
 
 

@@ -2,7 +2,11 @@
 
 Source: seed 000 (Yajun Deng's 2022 patch, Sean Christopherson's review,
 commit 0547758a6de3 "x86/kvm: Alloc dummy async #PF token outside of raw
-spinlock") and seed 001 (the 2020 wait code by Thomas Gleixner).
+spinlock") and seed 001 (the 2020 wait code by Thomas Gleixner); the
+follow-up commit baec4f5a018f "x86, kvm: use correct GFP flags for
+preemption disabled" (Paolo Bonzini, reported by Dan Carpenter's Smatch
+check: the wake-up runs from ``sysvec_kvm_asyncpf_interrupt()``, so the
+``GFP_KERNEL`` of 0547758a6de3 became ``GFP_ATOMIC``).
 Code: arch/x86/kernel/kvm.c.
 
 Waiters run ``kvm_async_pf_task_wait_schedule()`` with
@@ -16,10 +20,33 @@ Abstractions (the bounds under which verdicts hold are the params):
 * waiter i has token i+1 and runs on CPU i; waker k handles tokens
   k+1, k+1+wakers, ... one call after another, on its own CPU;
 * ``kzalloc`` may fail at most ``alloc_failures`` times per wake call;
-* the waker runs in task context (the "page ready" path as a task; chapter 1
-  adds the interrupt context);
+* param ``context``: ``task`` runs the waker in task context (the default);
+  ``hardirq`` runs each wake call inside the "page ready" interrupt
+  handler ``sysvec_kvm_asyncpf_interrupt()``: ``irq_enter_rcu()`` raises
+  the preempt count by HARDIRQ_OFFSET and interrupts are off, as on x86
+  (two extra steps around each call, see :func:`in_hardirq`). The handler
+  is a ``kind="hardirq"`` program on a CPU of its own, not on the
+  waiter's CPU: this stands for the case where the wake-up can come before
+  the waiter has queued its node (Sean Christopherson noted in the thread on
+  Dan Carpenter's report that this needs KVM running as L1, which handles
+  the #PF VM-exit of L2 after enabling interrupts); the same-CPU case, where
+  the waiter queues with interrupts disabled, is not modelled;
+* ``terminates`` is not in ``properties`` (the bounded ``alloc_failures``
+  of the other checks make every run finite); Sean's termination argument
+  is checked with ``kvmlab.check(..., params={"alloc_failures": -1},
+  liveness=True, fairness=...)``: with unfair scheduling the waker may loop
+  forever on a failing allocation while the waiter never runs; weak
+  fairness does not exclude that (the waiter can move only while the waker
+  does not hold ``b->lock``, so it is not enabled in every state of the
+  loop); strong fairness, which a queued (FIFO) spinlock gives a waiter
+  spinning on ``b->lock``, does;
 * lines that touch only the thread's own data (branches, ``goto``,
-  ``cpu_relax()``, filling in a node not yet on the list) are marked local.
+  ``cpu_relax()``, filling in a node not yet on the list) are marked
+  ``local``; lines that touch only the bucket under ``b->lock`` (the
+  lookup, adding or deleting a node no other CPU reads without the lock)
+  are marked ``under=B_LOCK``, and so are the unlocks (a release ends the
+  transaction). ``apf_task_wake_one()``'s ``hlist_del_init`` is not: the
+  waiter reads ``n.link`` without the lock.
 """
 
 from __future__ import annotations
@@ -49,7 +76,7 @@ class Waiter(Program):
     def lock(self, w, t):
         w.raw_spin_lock(B_LOCK)
 
-    @line("e = _find_apf_task(b, token);")
+    @line("e = _find_apf_task(b, token);", under=B_LOCK)
     def find(self, w, t):
         t.e = find_apf_task(w, self.token)
 
@@ -58,11 +85,11 @@ class Waiter(Program):
         if not t.e:
             return "init_node"
 
-    @line("hlist_del(&e->link);")
+    @line("hlist_del(&e->link);", under=B_LOCK)
     def del_dummy(self, w, t):
         w.hlist_del(t.e)
 
-    @line("raw_spin_unlock(&b->lock);")
+    @line("raw_spin_unlock(&b->lock);", under=B_LOCK)
     def unlock_dummy(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
@@ -79,11 +106,11 @@ class Waiter(Program):
         n["token"] = self.token
         n["cpu"] = self.cpu
 
-    @line("hlist_add_head(&n->link, &b->list);")
+    @line("hlist_add_head(&n->link, &b->list);", under=B_LOCK)
     def add(self, w, t):
         w.hlist_add_head(B_LIST, self.node)
 
-    @line(["raw_spin_unlock(&b->lock);", "return true;"])
+    @line(["raw_spin_unlock(&b->lock);", "return true;"], under=B_LOCK)
     def unlock(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
@@ -135,7 +162,7 @@ class WakerOriginal(Program):
     def lock(self, w, t):
         w.raw_spin_lock(B_LOCK)
 
-    @line("n = _find_apf_task(b, token);")
+    @line("n = _find_apf_task(b, token);", under=B_LOCK)
     def find(self, w, t):
         t.n = find_apf_task(w, self.token(t))
 
@@ -155,7 +182,7 @@ class WakerOriginal(Program):
             return "init_dummy"
         self.failed(t)
 
-    @line("raw_spin_unlock(&b->lock);")
+    @line("raw_spin_unlock(&b->lock);", under=B_LOCK)
     def unlock_retry(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
@@ -170,7 +197,7 @@ class WakerOriginal(Program):
         n["token"] = self.token(t)
         n["cpu"] = self.cpu
 
-    @line("hlist_add_head(&n->link, &b->list);")
+    @line("hlist_add_head(&n->link, &b->list);", under=B_LOCK)
     def add_dummy(self, w, t):
         w.hlist_add_head(B_LIST, t.n)
         return "unlock"
@@ -184,7 +211,7 @@ class WakerOriginal(Program):
         if w.swq_has_sleeper((t.n, "wq")):
             w.swake_up_one((t.n, "wq"))
 
-    @line("raw_spin_unlock(&b->lock);")
+    @line("raw_spin_unlock(&b->lock);", under=B_LOCK)
     def unlock(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
@@ -205,7 +232,7 @@ class WakerOriginal(Program):
 class WakerUnlockAlloc(WakerOriginal):
     """Yajun Deng's 2022 proposal: drop b->lock around kzalloc(GFP_KERNEL), no re-lookup."""
 
-    @line("raw_spin_unlock(&b->lock);", before="alloc")
+    @line("raw_spin_unlock(&b->lock);", before="alloc", under=B_LOCK)
     def unlock_for_alloc(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
@@ -229,7 +256,7 @@ class WakerRecheck(WakerOriginal):
         if t.dummy:
             return "init_dummy"
 
-    @line("raw_spin_unlock(&b->lock);", before="alloc")
+    @line("raw_spin_unlock(&b->lock);", before="alloc", under=B_LOCK)
     def unlock_for_alloc(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
@@ -256,7 +283,7 @@ class WakerRecheck(WakerOriginal):
         n["token"] = self.token(t)
         n["cpu"] = self.cpu
 
-    @line("hlist_add_head(&dummy->link, &b->list);")
+    @line("hlist_add_head(&dummy->link, &b->list);", under=B_LOCK)
     def add_dummy(self, w, t):
         w.hlist_add_head(B_LIST, t.dummy)
 
@@ -273,6 +300,52 @@ class WakerRecheck(WakerOriginal):
         return self.next_call(w, t)
 
 
+class WakerRecheckAtomic(WakerRecheck):
+    """Commit baec4f5a018f: the allocation outside the lock uses GFP_ATOMIC (IRQ context)."""
+
+    @line("dummy = kzalloc(sizeof(*dummy), GFP_ATOMIC);")
+    def alloc(self, w, t):
+        t.dummy = w.kzalloc(GFP_ATOMIC, "node", may_fail=self.may_fail(t), token=0, cpu=0, wq=(),
+                            link=None)
+
+
+_IRQ_CACHE: dict[type, type] = {}
+
+
+def in_hardirq(cls: type) -> type:
+    """The waker program ``cls`` run from the "page ready" interrupt handler.
+
+    Each wake call is one interrupt: ``irq_enter_rcu()`` (preempt count +=
+    HARDIRQ_OFFSET, interrupts off) before it, ``irq_exit_rcu()`` after it,
+    with the handler's own per-CPU lines grouped into these two steps.
+    """
+    if cls in _IRQ_CACHE:
+        return _IRQ_CACHE[cls]
+    first = cls._order[0]
+
+    class InHardirq(cls):
+        kind = "hardirq"
+
+        @line(["irq_enter_rcu();", "token = __this_cpu_read(apf_reason.token);"],
+              fn="sysvec_kvm_asyncpf_interrupt", before=first, local=True)
+        def irq_enter(self, w, t):
+            w.hardirq_enter()
+
+        @line(["__this_cpu_write(apf_reason.token, 0);", "wrmsrl(MSR_KVM_ASYNC_PF_ACK, 1);",
+               "irq_exit_rcu();"], fn="sysvec_kvm_asyncpf_interrupt", local=True)
+        def irq_exit(self, w, t):
+            w.hardirq_exit()
+            return DONE if t.k >= len(self.tokens) else "irq_enter"
+
+        def next_call(self, w, t):
+            cls.next_call(self, w, t)
+            return "irq_exit"
+
+    InHardirq.__name__ = InHardirq.__qualname__ = f"{cls.__name__}InHardirq"
+    _IRQ_CACHE[cls] = InHardirq
+    return InHardirq
+
+
 class ApfWake(Model):
     name = "apf_wake"
     title = "Async #PF sleepers: waking a task that may not be waiting yet"
@@ -287,6 +360,8 @@ class ApfWake(Model):
                 programs={"waiter": Waiter, "waker": WakerUnlockAlloc}, buggy=True),
         Variant("recheck", "allocate outside the lock, goto again and look the token up again",
                 commit="0547758a6de3", programs={"waiter": Waiter, "waker": WakerRecheck}),
+        Variant("recheck_atomic", "as recheck, but kzalloc(GFP_ATOMIC): the wake-up runs in an interrupt",
+                commit="baec4f5a018f", programs={"waiter": Waiter, "waker": WakerRecheckAtomic}),
     ]
     configs = {
         "PREEMPT_RT": Config(True, "spinlock_t sleeps; the allocator may sleep even for GFP_ATOMIC"),
@@ -296,6 +371,8 @@ class ApfWake(Model):
         "waiters": Param(1, 1, 4, "tasks waiting for a page (tokens 1..waiters)"),
         "wakers": Param(1, 1, 4, "CPUs delivering 'page ready'"),
         "alloc_failures": Param(1, -1, 3, "kzalloc failures allowed per wake call (-1: any number)"),
+        "context": Param("task", choices=("task", "hardirq"),
+                         help="where kvm_async_pf_task_wake() runs: task, or the 'page ready' interrupt"),
     }
     properties = {
         "no_duplicate_token": "never two entries with the same token in the bucket",
@@ -309,6 +386,7 @@ class ApfWake(Model):
         "original": "With PREEMPT_RT=y, make the waker allocate while it holds b->lock.",
         "unlock_alloc": "Leave the waiter asleep forever.",
         "recheck": "Try to break it: lose a wake-up or leak a dummy.",
+        "recheck_atomic": "With context=hardirq and PREEMPT_RT=y, reach the allocation inside the interrupt.",
     }
 
     def setup(self, w, variant, config, params):
@@ -320,6 +398,8 @@ class ApfWake(Model):
         w.declare(B_LIST, ())
         wait_cls = variant.programs["waiter"]
         wake_cls = variant.programs["waker"]
+        if params.get("context", "task") == "hardirq":
+            wake_cls = in_hardirq(wake_cls)
         nodes = [w.new_obj("node", token=0, cpu=0, wq=(), link=None, _heap=False) for _ in range(nw)]
         for i in range(nw):
             tid = w.spawn(wait_cls(f"waiter{i}", cpu=i, comm=f"task{i}", title=f"waiter, token {i + 1}",
