@@ -108,7 +108,9 @@ class Explorer:
         self.model = system.model
         self.max_states = max_states
         self.max_seconds = max_seconds
-        self.reduction = reduction
+        if reduction not in (True, False, "local", "full", "none"):
+            raise KvmlabError(f"reduction {reduction!r}: use True/'full', 'local' or False/'none'")
+        self.reduction = {"full": True, "none": False}.get(reduction, reduction)
         self.fairness = fairness or type(self.model).fairness
         if self.fairness not in FAIRNESS:
             raise KvmlabError(f"fairness {self.fairness!r}: use one of {', '.join(FAIRNESS)}")
@@ -120,7 +122,7 @@ class Explorer:
         sys = self.sys
         model = self.model
         t0 = time.perf_counter()
-        pk = Packed(sys, merge=self.reduction)
+        pk = Packed(sys, merge=self.reduction)  # True (full), "local" or False
         init = pk.pack(sys.initial)
         seen: dict[int, int] = {init: 0}
         parent = array("q", [-1])
@@ -264,7 +266,9 @@ class Explorer:
                 loop_start = len(sched)
                 sched = sched + cycle
             if self.reduction:
-                sched, loop_start = unmerge(sys, sched, loop_start)
+                sched, loop_start = unmerge(sys, sched, loop_start, self.reduction)
+                if kind in ("splat", "invariant"):
+                    sched = trim_trailing_locals(sys, sched, prop, kind)
             if kind == "lasso":
                 msg = self._lasso_message(sched, loop_start)
             trace = replay_moves(sys, sched)
@@ -429,7 +433,7 @@ def _walk(succ, v, moves):
     return v
 
 
-def unmerge(sys: System, sched: list[str], loop_start: int | None):
+def unmerge(sys: System, sched: list[str], loop_start: int | None, merge=True):
     """Spell out the steps a reduced search ran inside each move.
 
     Returns the schedule as one item per C line (replayable without the
@@ -442,10 +446,47 @@ def unmerge(sys: System, sched: list[str], loop_start: int | None):
         if i == loop_start:
             new_loop = len(out)
         tid, script = parse_move(item)
-        w = sys.run(key, tid, script, merge=True)
+        w = sys.run(key, tid, script, merge=merge)
         out.append(item)
         out.extend([str(tid)] * w.merged)
         key = w.key()
     if loop_start is not None and new_loop is None:
         new_loop = len(out)
     return out, new_loop
+
+
+def trim_trailing_locals(sys: System, sched: list[str], prop: str, kind: str) -> list[str]:
+    """Drop each thread's ``local`` steps after its last other step, if still a counterexample.
+
+    They change nothing another thread, a report or an invariant over shared
+    state can see, so a counterexample ending in a report or a broken
+    invariant usually does not need them (the reduction ran them eagerly).
+    The trimmed schedule is replayed and kept only if ``prop`` still breaks
+    at its end (an invariant may read thread-local state).
+    """
+    key = sys.initial
+    is_local = []
+    for item in sched:
+        tid, script = parse_move(item)
+        pc = sys.load(key).thread(tid)["_pc"]
+        is_local.append(sys.programs[tid].steps[pc].local)
+        key = sys.run(key, tid, script).key()
+    last_other: dict[int, int] = {}
+    for i, item in enumerate(sched):
+        if not is_local[i]:
+            last_other[parse_move(item)[0]] = i
+    keep = [item for i, item in enumerate(sched)
+            if not is_local[i] or i < last_other.get(parse_move(item)[0], -1)]
+    if len(keep) == len(sched):
+        return sched
+    key = sys.initial
+    w = None
+    for item in keep:
+        tid, script = parse_move(item)
+        w = sys.run(key, tid, script)
+        key = w.key()
+    if kind == "splat":
+        ok = w is not None and any(e.prop == prop for e in w.events)
+    else:
+        ok = any(p == prop for p, _ in sys.model.invariants(sys.load(key)))
+    return keep if ok else sched

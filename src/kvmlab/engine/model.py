@@ -73,6 +73,7 @@ class StepInfo:
     fn: str
     local: bool = False
     under: str | None = None
+    can_block: bool = True
 
     @property
     def text(self) -> str:
@@ -144,7 +145,8 @@ class Program:
         self.index: dict[str, int] = {}
         for i, nm in enumerate(self._order):
             spec = self._specs[nm]
-            self.steps.append(StepInfo(i, nm, spec.c, spec.fn or self.fn, spec.local, spec.under))
+            self.steps.append(StepInfo(i, nm, spec.c, spec.fn or self.fn, spec.local, spec.under,
+                                       _may_raise_blocked(getattr(type(self), nm))))
             self.funcs.append(getattr(self, nm))
             self.index[nm] = i
         if not self.steps:
@@ -152,6 +154,16 @@ class Program:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}>"
+
+
+def _may_raise_blocked(func) -> bool:
+    """Does a step's own code raise Blocked or call ``block()``/``Stay``? (source scan)."""
+    import inspect
+    try:
+        src = inspect.getsource(func)
+    except (OSError, TypeError):
+        return True
+    return any(x in src for x in ("Blocked", "block(", "Stay"))
 
 
 @dataclass(frozen=True)

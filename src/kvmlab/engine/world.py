@@ -91,6 +91,7 @@ class World:
         self._other = False  # did this step look at another thread?
         self.merged = 0  # local steps run after the step (reduction)
         self.inv_other = False  # an invariant checked mid-transaction read thread state
+        self.may_block = False  # the step called a primitive that can block
 
     # -- shared state ----------------------------------------------------
     def __getitem__(self, k: str):
@@ -198,6 +199,7 @@ class World:
         self.events.append(Event(prop, text, fatal, title))
 
     def block(self, reason: str):
+        self.may_block = True
         raise Blocked(reason)
 
     # -- hooks for subclasses -------------------------------------------------
@@ -357,7 +359,9 @@ class System:
         except Blocked as b:
             return w, b.reason
         if merge and not stayed:
-            acquired = tuple(x for x in w.locks_held(tid) if x not in held0) if w._th[tid] is not None else ()
+            acquired = ()
+            if merge != "local" and w._th[tid] is not None:
+                acquired = tuple(x for x in w.locks_held(tid) if x not in held0)
             self._merge_local(w, tid, acquired)
         return w, None
 
@@ -400,7 +404,9 @@ class System:
         A transition that began by taking a lock is a Lipton transaction:
         acquire (moves right), then steps ``under`` that lock or ``local``
         (they commute with every other thread), at most one other step while
-        the lock is still held, and the unlock (moves left, when marked
+        the lock is still held -- never one that could block (it calls a
+        blocking primitive, or its code raises Blocked), since a transaction
+        must not stop half way in any interleaving --, and the unlock (moves left, when marked
         ``under`` the lock) and what follows it while ``under``/``local``.
         Any transition also runs the ``local`` steps that follow it. Stops at
         once when a step reports something or an invariant breaks, so that
@@ -423,13 +429,14 @@ class System:
                 sh0 = tuple(w.sh.values())
             elif st.under is not None and st.under in acquired and st.under in held:
                 kind = "under"
-            elif not other_used and any(x in held for x in acquired):
+            elif not other_used and not st.can_block and any(x in held for x in acquired):
                 kind = "other"
                 other_used = True
                 snap = (w.key(), w._other, len(w.choices), len(w.events), w.merged)
             else:
                 return
             other0, nch = w._other, len(w.choices)
+            w.may_block = False
             try:
                 stayed = self._exec(w, tid, t)
             except Blocked:
@@ -437,7 +444,7 @@ class System:
                     self._restore(w, tid, snap)
                     return
                 raise ModelError(f"{prog}: step {st.name} blocked; a local or under= step must always run") from None
-            if w._other != other0 or len(w.choices) != nch:
+            if w._other != other0 or len(w.choices) != nch or (kind == "other" and w.may_block):
                 if kind == "other":
                     self._restore(w, tid, snap)
                     return

@@ -81,7 +81,8 @@ class ContextMixin:
         if not self.has_obj(oid):
             p = self.me()
             self.report("no_use_after_free",
-                        splat.kasan("uaf", f"object #{oid}", self.site(), p.comm, p.pid), fatal=True)
+                        splat.kasan("uaf", f"object #{oid}", self.site(), p.comm, p.pid), fatal=True,
+                        title=f"BUG: KASAN: use-after-free in {self.site()[0]}")
             return _Poison()
         return self.obj(oid)
 

@@ -96,7 +96,8 @@ class LockMixin:
         self.sh[name] = self.tid
         t["_held"] = t["_held"] + ((name, self.site()),)
 
-    def _release(self, name: str) -> None:
+    def _release(self, name: str) -> bool:
+        """Release ``name``; False (and a report) if this thread does not hold it."""
         t = self.t
         owner = self.sh[name]
         if owner != self.tid:
@@ -104,7 +105,7 @@ class LockMixin:
             who = "nobody" if owner is None else self.label(owner)
             self.report("no_bad_unlock", splat.unlock_non_owner(name, p.comm, p.pid, who, self.site()),
                         title="WARNING: bad unlock balance detected!")
-            return
+            return False
         self.sh[name] = None
         held = list(t["_held"])
         for i in range(len(held) - 1, -1, -1):
@@ -112,8 +113,10 @@ class LockMixin:
                 del held[i]
                 break
         t["_held"] = tuple(held)
+        return True
 
     def _spin_or_take(self, name: str, verb: str = "spinning on") -> None:
+        self.may_block = True
         owner = self.sh[name]
         if owner is not None:
             if owner == self.tid:
@@ -128,8 +131,8 @@ class LockMixin:
         self.preempt_disable()
 
     def raw_spin_unlock(self, name: str) -> None:
-        self._release(name)
-        self.preempt_enable()
+        if self._release(name):
+            self.preempt_enable()
 
     def raw_spin_lock_irq(self, name: str) -> None:
         self._spin_or_take(name)
@@ -137,9 +140,9 @@ class LockMixin:
         self.preempt_disable()
 
     def raw_spin_unlock_irq(self, name: str) -> None:
-        self._release(name)
-        self.preempt_enable()
-        self.local_irq_enable()
+        if self._release(name):
+            self.preempt_enable()
+            self.local_irq_enable()
 
     def raw_spin_lock_irqsave(self, name: str) -> bool:
         self._spin_or_take(name)
@@ -148,9 +151,9 @@ class LockMixin:
         return flags
 
     def raw_spin_unlock_irqrestore(self, name: str, flags: bool) -> None:
-        self._release(name)
-        self.preempt_enable()
-        self.local_irq_restore(flags)
+        if self._release(name):
+            self.preempt_enable()
+            self.local_irq_restore(flags)
 
     # -- spinlock_t ------------------------------------------------------------------------
     def _sleeping_lock(self, name: str, where: str) -> None:
@@ -160,6 +163,7 @@ class LockMixin:
         the task goes to sleep waiting for it (Stay). Later attempts: take it when
         free.
         """
+        self.may_block = True
         t = self.t
         if t["_wait"] == name:
             owner = self.sh[name]
@@ -186,8 +190,7 @@ class LockMixin:
             self.preempt_disable()
 
     def spin_unlock(self, name: str) -> None:
-        self._release(name)
-        if not self.rt:
+        if self._release(name) and not self.rt:
             self.preempt_enable()
 
     def spin_lock_irq(self, name: str, *, where: str = splat.WHERE_RT_SPINLOCK) -> None:
@@ -199,8 +202,7 @@ class LockMixin:
             self.preempt_disable()
 
     def spin_unlock_irq(self, name: str) -> None:
-        self._release(name)
-        if not self.rt:
+        if self._release(name) and not self.rt:
             self.preempt_enable()
             self.local_irq_enable()
 
@@ -222,6 +224,7 @@ class LockMixin:
         return self.sh[name]
 
     def read_lock(self, name: str) -> None:
+        self.may_block = True
         st = self._rw_state(name)
         if isinstance(st, int):
             if st == self.tid:
@@ -249,6 +252,7 @@ class LockMixin:
         self.preempt_enable()
 
     def write_lock(self, name: str) -> None:
+        self.may_block = True
         st = self._rw_state(name)
         if st is not None:
             if st == self.tid or (isinstance(st, tuple) and self.tid in st):

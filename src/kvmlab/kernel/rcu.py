@@ -104,6 +104,7 @@ class RcuMixin:
         First run: note the readers to wait for; later runs: done when each
         has left its read-side critical section.
         """
+        self.may_block = True
         t = self.t
         qs = dict(self.sh["@rcu_qs"])
         if t[waiting_local] is None:

@@ -45,6 +45,7 @@ class SchedMixin:
 
     def schedule(self) -> None:
         """schedule(): report illegal contexts, sleep while not running."""
+        self.may_block = True
         t = self.t
         if t["_state"] == ASLEEP_REPORTED:
             raise Blocked("asleep in schedule()")
@@ -150,6 +151,7 @@ class SchedMixin:
 
     def halt(self) -> None:
         """HLT: wait until an interrupt is taken; with IF=0 none is taken."""
+        self.may_block = True
         cpu = self.me().cpu
         f, h = self._ipi_field(cpu), self._halt_field(cpu)
         state = self.sh.get(h, 0)

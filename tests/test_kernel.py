@@ -1,0 +1,347 @@
+"""Unit tests of the kernel primitives, through tiny models run by the engine."""
+
+from __future__ import annotations
+
+import kvmlab
+from kvmlab.engine import Config, Model, Program, Variant, line
+from kvmlab.kernel import KernelWorld
+
+
+def model(programs, setup_extra=None, configs=None, props=None):
+    """A one-off model: ``programs`` is a list of (Program class, kwargs)."""
+
+    class M(Model):
+        name = "t"
+        variants = [Variant("v", "test")]
+        world = KernelWorld
+        properties = props or {}
+
+    M.configs = {k: Config(v) for k, v in (configs or {}).items()}
+
+    def setup(self, w, variant, config, params):
+        w.raw_spinlock("raw")
+        w.spinlock("sl")
+        w.mutex("mx")
+        w.declare("x", 0)
+        w.declare("ref", 1)
+        w.declare("wq", ())
+        w.declare("head", ())
+        if setup_extra:
+            setup_extra(w)
+        for cls, kw in programs:
+            w.spawn(cls(kw.pop("name", cls.__name__.lower()), **kw))
+
+    M.setup = setup
+    return M
+
+
+def steps(sys, sched):
+    return kvmlab.replay(sys[0], config=sys[1], schedule=sched).steps
+
+
+def splats(M, sched, config=None):
+    tr = kvmlab.replay(M, config=config or {}, schedule=sched)
+    return [s for st in tr.steps for s in st["splats"]]
+
+
+# -- preemption, raw and sleeping locks, might_sleep -------------------------------
+
+
+class RawThenAlloc(Program):
+    fn = "mmu_shrink"
+
+    @line("raw_spin_lock(&kvm_lock);")
+    def lock(self, w, t):
+        w.raw_spin_lock("raw")
+
+    @line("spin_lock(&kvm->mmu_lock);")
+    def take(self, w, t):
+        w.spin_lock("sl", where="kernel/rtmutex.c:659")
+
+    @line("spin_unlock(&kvm->mmu_lock);")
+    def un(self, w, t):
+        w.spin_unlock("sl")
+
+    @line("raw_spin_unlock(&kvm_lock);")
+    def unraw(self, w, t):
+        w.raw_spin_unlock("raw")
+
+
+def test_raw_lock_disables_preemption_not_irqs_and_rt_spinlock_reports():
+    M = model([(RawThenAlloc, {"comm": "kswapd0", "pid": 55})],
+              configs={"PREEMPT_RT": False, "PROVE_RAW_LOCK_NESTING": False})
+    sys = kvmlab.load(M, config={"PREEMPT_RT": "y"})
+    w = sys.run(sys.initial, 0)
+    t = w.thread(0)
+    assert t["_pre"] == 1 and t["_irq"] is False
+    assert t["_pdis"] == ("mmu_shrink", "raw_spin_lock(&kvm_lock);")
+    sp = splats(M, [0, 0], {"PREEMPT_RT": "y"})
+    assert len(sp) == 1 and sp[0]["property"] == "no_sleep_in_atomic"
+    assert sp[0]["text"].splitlines() == [
+        "BUG: sleeping function called from invalid context at kernel/rtmutex.c:659",
+        "in_atomic(): 1, irqs_disabled(): 0, pid: 55, name: kswapd0",  # 3.4-rt format, as in seed 002
+        "Preemption disabled at:",
+        "[<mmu_shrink>] raw_spin_lock(&kvm_lock);",
+    ]
+    # on !RT spin_lock spins and disables preemption: no report
+    assert splats(M, [0, 0, 0, 0], {"PREEMPT_RT": "n"}) == []
+    # ... unless lockdep checks raw -> spinlock_t nesting
+    sp = splats(M, [0, 0], {"PREEMPT_RT": "n", "PROVE_RAW_LOCK_NESTING": "y"})
+    assert [s["property"] for s in sp] == ["no_invalid_wait_context"]
+    text = sp[0]["text"]
+    assert "[ BUG: Invalid wait context ]" in text
+    assert "kswapd0/55 is trying to lock:" in text
+    assert "(sl){....}-{3:3}" in text and "context-{2:2}" in text
+    assert " #0: (raw){....}-{2:2}, at: [<mmu_shrink>] raw_spin_lock(&kvm_lock);" in text
+    r = kvmlab.check(M, config={"PREEMPT_RT": "y"})
+    assert r.violation("no_sleep_in_atomic") is not None
+
+
+class Holder(Program):
+    @line("spin_lock(&kvm->mmu_lock);")
+    def a(self, w, t):
+        w.spin_lock("sl")
+
+    @line("spin_unlock(&kvm->mmu_lock);")
+    def b(self, w, t):
+        w.spin_unlock("sl")
+
+
+def test_contended_locks_block_with_reasons():
+    M = model([(Holder, {"cpu": 0}), (Holder, {"cpu": 1, "name": "h1"})], configs={"PREEMPT_RT": False})
+    sys = kvmlab.load(M, config={"PREEMPT_RT": "n"})
+    k = sys.run(sys.initial, 0).key()
+    ok, why = sys.enabled(k)
+    assert ok == [0] and why == {1: "spinning on sl (held by CPU0)"}
+    # on RT the waiter goes to sleep on the rt_mutex (a step), then waits
+    sys = kvmlab.load(M, config={"PREEMPT_RT": "y"})
+    k = sys.run(sys.initial, 0).key()
+    w = sys.run(k, 1)  # tries, sleeps
+    assert w.thread(1)["_wait"] == "sl" and w.thread(1)["_pc"] == 0
+    ok, why = sys.enabled(w.key())
+    assert why == {1: "asleep on sl (held by CPU0)"}
+    k = sys.run(w.key(), 0).key()  # unlock
+    assert sys.run(k, 1).thread(1)["_held"][0][0] == "sl"
+
+
+class BadUnlock(Program):
+    @line("raw_spin_unlock(&raw);")
+    def a(self, w, t):
+        w.raw_spin_unlock("raw")
+
+
+class Leaver(Program):
+    @line("raw_spin_lock(&raw);")
+    def a(self, w, t):
+        w.raw_spin_lock("raw")
+
+
+def test_unlock_by_non_owner_and_lock_held_at_exit():
+    sp = splats(model([(BadUnlock, {})]), [0])
+    assert sp[0]["property"] == "no_bad_unlock" and "WARNING: bad unlock balance detected!" in sp[0]["text"]
+    sp = splats(model([(Leaver, {})]), [0])
+    assert sp[0]["property"] == "no_lock_leak"
+    assert "WARNING: lock held when returning to user space!" in sp[0]["text"]
+
+
+# -- allocator --------------------------------------------------------------------
+
+
+class AllocUnderRaw(Program):
+    locals = {"p": None}
+
+    @line("raw_spin_lock(&b->lock);")
+    def lock(self, w, t):
+        w.raw_spin_lock("raw")
+
+    @line("p = kzalloc(sizeof(*p), GFP_ATOMIC);")
+    def alloc(self, w, t):
+        t.p = w.kzalloc(self.gfp, "node")
+
+    @line("raw_spin_unlock(&b->lock);")
+    def unlock(self, w, t):
+        w.raw_spin_unlock("raw")
+
+    @line("kfree(p); kfree(p);")
+    def free(self, w, t):
+        w.kfree(t.p)
+        if self.twice:
+            w.kfree(t.p)
+
+
+def test_gfp_semantics_and_double_free():
+    M = model([(AllocUnderRaw, {"gfp": "GFP_ATOMIC", "twice": False})], configs={"PREEMPT_RT": False})
+    assert splats(M, [0, 0], {"PREEMPT_RT": "n"}) == []
+    sp = splats(M, [0, 0], {"PREEMPT_RT": "y"})
+    assert sp[0]["property"] == "no_sleep_in_atomic"
+    assert "in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: " in sp[0]["text"]  # current format
+    M = model([(AllocUnderRaw, {"gfp": "GFP_KERNEL", "twice": False})], configs={"PREEMPT_RT": False})
+    assert splats(M, [0, 0], {"PREEMPT_RT": "n"})[0]["property"] == "no_sleep_in_atomic"
+    M = model([(AllocUnderRaw, {"gfp": "GFP_ATOMIC", "twice": True})])
+    sp = splats(M, [0, 0, 0, 0])
+    assert sp[-1]["property"] == "no_double_free" and "BUG: KASAN: double-free" in sp[-1]["text"]
+
+
+class Leak(Program):
+    @line("p = kmalloc(sizeof(*p), GFP_KERNEL);")
+    def a(self, w, t):
+        w.kmalloc("GFP_KERNEL", "obj", may_fail=True)
+
+
+def test_allocation_failure_is_a_choice_and_leaks_are_counted():
+    M = model([(Leak, {})])
+    sys = kvmlab.load(M)
+    outs = sys.expand(sys.initial, 0)
+    assert [m for m, _ in outs] == ["0", "0:fail"]
+    assert outs[0][1].leaked() and not outs[1][1].leaked()
+
+
+# -- refcount_t, atomics, hlist, swait, schedule, RCU --------------------------------
+
+
+class Refs(Program):
+    @line("refcount_dec_and_test(&r); refcount_dec_and_test(&r);")
+    def a(self, w, t):
+        assert w.refcount_dec_and_test("ref") is True
+        assert w.refcount_inc_not_zero("ref") is False
+        w.refcount_dec_and_test("ref")
+
+    @line("refcount_inc(&r);")
+    def b(self, w, t):
+        w.refcount_inc("ref")
+
+
+def test_refcount_warnings():
+    sp = splats(model([(Refs, {})]), [0, 0])
+    assert [s["title"] for s in sp] == ["refcount_t: underflow; use-after-free."]
+    assert "------------[ cut here ]------------" in sp[0]["text"]
+
+
+def test_refcount_helpers_at_0_1_n():
+    M = model([(Leak, {})])
+    sys = kvmlab.load(M)
+    w = sys.load(sys.initial)
+    w.tid = 0
+    w.t = w.thread(0)
+    w["ref"] = 1
+    assert w.refcount_dec_not_one("ref") is False and w["ref"] == 1
+    w["ref"] = 3
+    assert w.refcount_dec_not_one("ref") is True and w["ref"] == 2
+    assert w.refcount_inc_not_zero("ref") is True and w["ref"] == 3
+    w["ref"] = 0
+    assert w.refcount_inc_not_zero("ref") is False
+    w.refcount_inc("ref")
+    assert w.events[-1].title == "refcount_t: addition on 0; use-after-free." and w["ref"] == -1
+    w["x"] = 5
+    assert w.cmpxchg("x", 4, 9) == 5 and w["x"] == 5
+    assert w.cmpxchg("x", 5, 9) == 5 and w["x"] == 9
+    assert w.xchg("x", 1) == 9 and w["x"] == 1
+
+
+class ListUser(Program):
+    locals = {"a": None, "b": None}
+
+    @line("INIT_HLIST_NODE(&a); INIT_HLIST_NODE(&b);")
+    def mk(self, w, t):
+        t.a = w.new_obj("node", link=None)
+        t.b = w.new_obj("node", link=None)
+
+    @line("hlist_add_head(&a->link, &head); hlist_add_head(&b->link, &head);")
+    def add(self, w, t):
+        w.hlist_add_head("head", t.a)
+        w.hlist_add_head("head", t.b)
+        assert w["head"] == (t.b, t.a)
+
+    @line("hlist_del(&a->link); hlist_del_init(&b->link);")
+    def dele(self, w, t):
+        w.hlist_del(t.a)
+        w.hlist_del_init(t.b)
+        assert w["head"] == ()
+        assert w.hlist_unhashed(t.a) is False  # poisoned, still reads as hashed
+        assert w.hlist_unhashed(t.b) is True
+
+
+def test_hlist_del_vs_del_init():
+    tr = kvmlab.replay(model([(ListUser, {})]), schedule=[0, 0, 0])
+    assert len(tr.steps) == 3
+
+
+class Sleeper(Program):
+    @line("prepare_to_swait_exclusive(&wq, &wait, TASK_UNINTERRUPTIBLE);")
+    def prep(self, w, t):
+        w.prepare_to_swait_exclusive("wq")
+
+    @line("schedule();")
+    def sleep(self, w, t):
+        w.schedule()
+
+    @line("finish_swait(&wq, &wait);")
+    def fin(self, w, t):
+        w.finish_swait("wq")
+
+
+class Waker(Program):
+    @line("swake_up_one(&wq);")
+    def wake(self, w, t):
+        w.swake_up_one("wq")
+
+
+def test_swait_lost_wakeup_is_impossible_after_prepare_and_stuck_is_reported():
+    M = model([(Sleeper, {}), (Waker, {"cpu": 1})], props={"no_deadlock": ""})
+    r = kvmlab.check(M)
+    v = r.violation("no_deadlock")
+    # the waker ran before prepare: the sleeper sleeps forever
+    assert v is not None and v.schedule == ["1", "0"]
+    assert "CPU0 asleep in schedule() forever" in v.message
+    sys = kvmlab.load(M)
+    k = sys.run(sys.initial, 0).key()
+    assert sys.enabled(k)[1] == {0: "asleep in schedule()"}
+    k = sys.run(k, 1).key()
+    assert sys.enabled(k)[0] == [0]
+
+
+class Reader(Program):
+    @line("rcu_read_lock();")
+    def a(self, w, t):
+        w.rcu_read_lock()
+
+    @line("schedule();")
+    def b(self, w, t):
+        w.schedule()
+
+    @line("rcu_read_unlock();")
+    def c(self, w, t):
+        w.rcu_read_unlock()
+
+
+class Updater(Program):
+    locals = {"_gp": None}
+
+    @line("synchronize_rcu();")
+    def a(self, w, t):
+        w.synchronize_rcu()
+
+    @line("kfree(old);")
+    def b(self, w, t):
+        w["x"] = 1
+
+
+def test_rcu_grace_period_waits_for_watched_readers_and_voluntary_switch_warns():
+    M = model([(Reader, {}), (Updater, {"cpu": 1})], setup_extra=lambda w: w.declare_rcu(),
+              configs={"PREEMPT_RCU": True})
+    sp = splats(M, [0, 0])
+    assert sp[0]["property"] == "no_schedule_in_rcu_reader"
+    assert "Voluntary context switch within RCU read-side critical section!" in sp[0]["text"]
+    sys = kvmlab.load(M)
+    k = sys.run(sys.initial, 0).key()  # reader inside its critical section
+    k = sys.run(k, 1).key()  # grace period starts, waits for CPU0
+    assert sys.enabled(k)[1][1].startswith("waiting for a grace period")
+    # a reader RCU is not watching (extended quiescent state) is not waited for
+    sys = kvmlab.load(M)
+    w = sys.load(sys.initial)
+    k0 = list(sys.initial)
+    k0[2] = tuple(0 if n == "_watch" else v for n, v in zip(sys.thread_names[0], k0[2]))
+    w = sys.run(tuple(k0), 0)
+    assert w.events[0].prop == "rcu_used_while_watching"
+    w2 = sys.run(w.key(), 1)
+    assert w2.thread(1)["_pc"] == 1  # synchronize_rcu() returned at once
