@@ -1,0 +1,28 @@
+"""The stepper as an anywidget for live notebooks: the same JavaScript player."""
+
+from __future__ import annotations
+
+import anywidget
+import traitlets
+
+from .stepper import asset
+
+_ESM = asset("stepper.js") + """
+export default {
+  render({ model, el }) {
+    const K = globalThis.KvmlabStepper;
+    const box = document.createElement("div");
+    el.appendChild(box);
+    // in a notebook the page URL belongs to the front end: no hash writing
+    K.mount(box, JSON.parse(model.get("graph")), { hash: false, scroll: false });
+  }
+};
+"""
+
+
+class StepperWidget(anywidget.AnyWidget):
+    """anywidget front end of :class:`kvmlab.widgets.Stepper`; ``graph`` is the exported JSON."""
+
+    _esm = _ESM
+    _css = asset("stepper.css")
+    graph = traitlets.Unicode("{}").tag(sync=True)

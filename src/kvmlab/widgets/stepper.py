@@ -1,0 +1,182 @@
+"""The stepper: the reader plays the scheduler over a model's full state graph.
+
+Python explores the configuration once (:mod:`.export`); one JavaScript
+player (``static/stepper.js``) does the rest in the browser, so the stepper
+works in the static book with no kernel. Two representations:
+
+* ``text/html``: self-contained (CSS and JS inlined, the graph in a
+  ``<script type="application/json">``). The player's script is inlined only
+  with the first stepper a process displays; later ones reuse it (every
+  stepper carries a tiny bootstrap that mounts it). This is what the static
+  book shows; no require.js, no widget manager, nothing from the network.
+* in live Jupyter, an anywidget running the same player, when anywidget is
+  importable and the process is not building the static book. The static
+  build is recognised by ``KVMLAB_STATIC=1`` in the environment (the Sphinx
+  extension :mod:`kvmlab.widgets.sphinx` sets it for the kernels it starts)
+  or when no Jupyter front end is attached (plain nbclient execution still
+  counts as live: set the variable there).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ..engine import KvmlabError
+from .export import explore, graph_json, make_system
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
+_used_ids: dict[str, int] = {}
+_assets_emitted = False
+
+
+@cache
+def asset(name: str) -> str:
+    """Text of a file in ``kvmlab/widgets/static``."""
+    return resources.files("kvmlab.widgets").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def assets_html() -> str:
+    """The player's CSS and JS as inline tags (guarded: defining twice is harmless)."""
+    css = asset("stepper.css")
+    js = asset("stepper.js").replace("</", "<\\/")
+    return (f'<style id="kvmlab-stepper-css">{css}</style>\n'
+            f'<script id="kvmlab-stepper-js">{js}</script>\n')
+
+
+def static_mode() -> bool:
+    """True when building the static book (``KVMLAB_STATIC`` set to 1/yes/true)."""
+    return os.environ.get("KVMLAB_STATIC", "").strip().lower() in ("1", "yes", "true", "y")
+
+
+def reset_page() -> None:
+    """Forget that the player's script was emitted (the next stepper inlines it again)."""
+    global _assets_emitted
+    _assets_emitted = False
+    _used_ids.clear()
+
+
+def _json_for_script(data: Any) -> str:
+    s = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # nothing in a JSON script block may close the tag or open a comment: "<" only occurs in strings
+    return s.replace("<", "\\u003c")
+
+
+def _default_id(model: str, variant: str, config: dict, params: dict, defaults: tuple[dict, dict]) -> str:
+    base = f"{model}-{variant}"
+    extra = [f"{k}{'y' if v else 'n'}" for k, v in sorted(config.items()) if defaults[0].get(k) != v]
+    extra += [f"{k}{v}" for k, v in sorted(params.items()) if defaults[1].get(k) != v]
+    if extra:
+        base += "-" + "-".join(extra)
+    return _SAFE_ID.sub("_", base)
+
+
+class Stepper:
+    """Interactive stepper for ``model``/``variant`` in one configuration.
+
+    ``goal`` is the reader's goal text (default: the model's ``goals`` entry
+    for the variant); ``goal_property`` the property whose shortest
+    counterexample "show me" plays (default: the first one violated).
+    ``id`` names the stepper in the page URL (``#stepper-<id>=0,1,1:fail``);
+    by default it is derived from model, variant and non-default settings.
+    """
+
+    def __init__(self, model, variant=None, *, config: dict | None = None, params: dict | None = None,
+                 goal: str | None = None, goal_property: str | None = None, title: str | None = None,
+                 max_states: int = 20000, id: str | None = None):
+        self.system = make_system(model, variant, config, params)
+        sys = self.system
+        mcls = type(sys.model)
+        if id is None:
+            defaults = ({k: c.default for k, c in mcls.configs.items()},
+                        {k: p.default for k, p in mcls.params.items()})
+            id = _default_id(mcls.name, sys.variant.name, sys.config, sys.params, defaults)
+            n = _used_ids.get(id, 0) + 1
+            _used_ids[id] = n
+            if n > 1:
+                id = f"{id}-{n}"
+        elif _SAFE_ID.search(id):
+            raise KvmlabError(f"stepper id {id!r}: use letters, digits, '-' and '_' only")
+        self.id = id
+        self.graph = explore(sys, max_states)
+        self.data = graph_json(self.graph, goal=goal, goal_property=goal_property, title=title,
+                               stepper_id=id)
+        self._widget = None
+
+    # -- facts, for tests and captions ------------------------------------------
+    @property
+    def states(self) -> int:
+        return len(self.data["states"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (f"<Stepper {d['model']}/{d['variant']}: {len(d['states'])} states, "
+                f"{len(d['threads'])} threads, id {self.id}>")
+
+    # -- static HTML --------------------------------------------------------------
+    def to_html(self, assets: bool | None = None) -> str:
+        """Self-contained HTML. ``assets``: inline the player's CSS/JS (default: first time only)."""
+        global _assets_emitted
+        if assets is None:
+            assets = not _assets_emitted
+        _assets_emitted = _assets_emitted or assets
+        d = self.data
+        summary = (f"Interactive stepper for {d['model']} ({d['variant']}): "
+                   f"{len(d['threads'])} CPUs, {len(d['states'])} states. It needs JavaScript.")
+        parts = []
+        if assets:
+            parts.append(assets_html())
+        parts.append(
+            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}">'
+            f'<script type="application/json" class="kvmlab-stepper-data">{_json_for_script(d)}</script>'
+            f'<noscript><p>{html.escape(summary)}</p></noscript></div>\n'
+            '<script>(function(){var K=window.KvmlabStepper;if(K)K.mountAll();})();</script>\n')
+        return "".join(parts)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    # -- live notebooks -----------------------------------------------------------
+    def widget(self):
+        """The anywidget running the same player (needs anywidget)."""
+        if self._widget is None:
+            from .live import StepperWidget
+            self._widget = StepperWidget(graph=self.to_json())
+        return self._widget
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": repr(self)}
+        if _live_frontend():
+            try:
+                w = self.widget()
+                wb = w._repr_mimebundle_(include=include, exclude=exclude)
+                if isinstance(wb, tuple):
+                    wb = wb[0]
+                bundle.update(wb or {})
+                # a front end without the widget manager falls back to the HTML
+                bundle["text/html"] = self.to_html(assets=True)
+                return bundle
+            except ImportError:
+                pass
+        bundle["text/html"] = self.to_html()
+        return bundle
+
+
+def _live_frontend() -> bool:
+    if static_mode():
+        return False
+    try:
+        import anywidget  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None

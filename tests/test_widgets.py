@@ -1,0 +1,314 @@
+"""The stepper's graph export, its HTML/widget representations, summaries and progress."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import kvmlab
+from kvmlab import KvmlabError
+from kvmlab.engine import Model, Program, Variant, line
+from kvmlab.kernel import KernelWorld
+from kvmlab.widgets import Progress, Stepper, compare, export_graph, summary
+from kvmlab.widgets.export import explore, make_system
+from kvmlab.widgets.stepper import reset_page
+
+CASES = [
+    ("lost_update", "plain", None, {}),
+    ("lost_update", "atomic", None, {}),
+    ("lost_update", "spinlock", None, {"cpus": 3}),
+    ("lost_update", "spinlock", {"PREEMPT_RT": True}, {"cpus": 2, "loops": 2}),
+    ("apf_wake", "original", None, {}),
+    ("apf_wake", "unlock_alloc", None, {}),
+    ("apf_wake", "recheck", None, {}),
+    ("apf_wake", "unlock_alloc", {"PREEMPT_RT": False}, {"alloc_failures": 0}),
+]
+
+
+@pytest.mark.parametrize("model,variant,config,params", CASES)
+def test_export_matches_explorer(model, variant, config, params):
+    d = export_graph(model, variant, config=config, params=params)
+    r = kvmlab.check(model, variant, config=config, params=params, reduction=False)
+    assert r.complete
+    assert len(d["states"]) == r.states
+    assert d["transitions"] == r.transitions
+    # the BFS over the exported graph gives the explorer's shortest counterexamples, move for move
+    assert set(d["counterexamples"]) == {v.property for v in r.violations}
+    for v in r.violations:
+        c = d["counterexamples"][v.property]
+        assert c["schedule"] == v.schedule, v.property
+        assert c["kind"] == v.kind
+        assert c["message"] == v.message
+    # and they are paths in the exported graph that end where the violation shows
+    for prop, c in d["counterexamples"].items():
+        cur, splat = 0, None
+        S = d["strings"]
+        for mv in c["schedule"]:
+            m = d["states"][cur][2]
+            edges = [m[k:k + 5] for k in range(0, len(m), 5)]
+            e = next(e for e in edges if S[e[1]] == mv)
+            cur, splat = e[3], e[4]
+        if c["kind"] == "splat":
+            assert splat >= 0 and prop in [S[x[0]] for x in d["splats"][splat]]
+        elif c["kind"] in ("invariant", "stuck", "end"):
+            assert prop in [S[b[0]] for b in d["bad"][str(cur)]]
+
+
+def _state_after(d, schedule):
+    S = d["strings"]
+    cur = 0
+    for mv in schedule:
+        m = d["states"][cur][2]
+        cur = next(m[k + 3] for k in range(0, len(m), 5) if S[m[k + 1]] == mv)
+    return cur
+
+
+def _status(d, state, tid):
+    t = d["states"][state][0]
+    return t[3 * tid], d["strings"][t[3 * tid + 1]]
+
+
+def test_blocked_reasons():
+    d = export_graph("apf_wake", "unlock_alloc")
+    s = _state_after(d, ["1"])  # the waker took b->lock
+    assert _status(d, s, 0) == (0, "spinning on b->lock (held by CPU1)")
+    assert _status(d, s, 1)[1] == ""  # can move
+    cex = d["counterexamples"]["no_lost_wakeup"]["schedule"]
+    end = _state_after(d, cex)
+    pc, why = _status(d, end, 0)
+    assert why == "asleep in schedule()"
+    assert "schedule()" in d["strings"][d["threads"][0]["code"][pc][1][0]]
+    assert _status(d, end, 1) == (-1, "done")
+    # a step with two outcomes: kzalloc may fail
+    s = _state_after(d, ["1", "1", "1", "1"])
+    m = d["states"][s][2]
+    moves = {d["strings"][m[k + 1]]: d["strings"][m[k + 2]] for k in range(0, len(m), 5) if m[k] == 1}
+    assert moves == {"1": "kmalloc: ok", "1:fail": "kmalloc: fail"}
+
+
+def test_thread_listing_and_shared_state():
+    d = export_graph("lost_update", "plain")
+    S = d["strings"]
+    assert [t["label"] for t in d["threads"]] == ["CPU0", "CPU1"]
+    code = d["threads"][0]["code"]
+    assert [S[c[0]] for c in code] == ["worker", "worker"]
+    assert "load" in S[code[0][1][0]] and code[0][2] == "load"
+    assert d["shapes"] == [["counter", "lock"]] or "counter" in d["shapes"][0]
+    s = _state_after(d, ["0", "0"])
+    sh = d["states"][s][1]
+    names = d["shapes"][sh[0]]
+    assert S[sh[1 + names.index("counter")]] == "1"
+    assert d["goal"] == kvmlab.model("lost_update").goals["plain"]
+
+
+def test_refuses_large_graphs():
+    with pytest.raises(KvmlabError, match="more than 100 states"):
+        export_graph("apf_wake", "unlock_alloc", max_states=100)
+    with pytest.raises(KvmlabError, match="more than 100 states"):
+        Stepper("apf_wake", "unlock_alloc", max_states=100)
+
+
+def test_json_small():
+    for args in (("lost_update", "plain"), ("apf_wake", "unlock_alloc")):
+        s = Stepper(*args)
+        size = len(s.to_html(assets=True).encode())
+        assert size < 150_000, (args, size)
+    # the largest configuration the chapters are likely to step still fits a page
+    big = Stepper("apf_wake", "unlock_alloc", params={"waiters": 2})
+    assert big.states == kvmlab.check("apf_wake", "unlock_alloc", params={"waiters": 2}, reduction=False).states
+    assert len(big.to_html(assets=True).encode()) < 1_500_000
+
+
+def test_html_assets_once_and_ids():
+    reset_page()
+    a = Stepper("lost_update", "plain")
+    b = Stepper("apf_wake", "unlock_alloc", goal_property="no_lost_wakeup")
+    c = Stepper("lost_update", "plain", params={"cpus": 3})
+    d = Stepper("lost_update", "plain")
+    ha, hb = a._repr_html_(), b._repr_html_()
+    assert 'id="kvmlab-stepper-js"' in ha and 'id="kvmlab-stepper-js"' not in hb
+    assert "require" not in ha and "cdn" not in ha.lower() and "http" not in ha
+    assert (a.id, b.id, c.id, d.id) == ("lost_update-plain", "apf_wake-unlock_alloc",
+                                         "lost_update-plain-cpus3", "lost_update-plain-2")
+    data = json.loads(re.search(r'class="kvmlab-stepper-data">(.*?)</script>', hb, re.S).group(1))
+    assert data["goal_property"] == "no_lost_wakeup" and data["id"] == "apf_wake-unlock_alloc"
+    with pytest.raises(KvmlabError):
+        Stepper("lost_update", "plain", id="bad id!")
+    with pytest.raises(KvmlabError, match="goal_property"):
+        Stepper("lost_update", "plain", goal_property="no_such_property")
+
+
+class _Evil(Program):
+    fn = "evil</script><script>alert(1)</script>"
+
+    @line("x = '</script><img src=x onerror=alert(1)>';")
+    def only(self, w, t):
+        w["x"] = "</script><!--"
+
+
+class EvilModel(Model):
+    name = "evil"
+    title = "<b>not bold</b>"
+    variants = [Variant("v", "<i>x</i>", programs={"p": _Evil})]
+    properties = {"ok": "</script>"}
+    world = KernelWorld
+
+    def setup(self, w, variant, config, params):
+        w.declare("x", "")
+        w.spawn(variant.programs["p"]("p0", cpu=0))
+
+
+def test_model_text_cannot_break_out_of_the_page():
+    reset_page()
+    s = Stepper(EvilModel, title="</script><script>alert(2)</script>")
+    h = s.to_html(assets=False)
+    body = h.split('class="kvmlab-stepper-data">', 1)[1].split("</script>", 1)[0]
+    assert "<script" not in body and "<!--" not in body
+    data = json.loads(body)
+    assert data["title"].startswith("</script>")  # the text survives, escaped for the script block
+    assert any("</script><img" in x for x in data["strings"])
+    js = s.to_html(assets=True)
+    assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
+
+
+def test_mimebundle_static_and_live(monkeypatch):
+    s = Stepper("lost_update", "plain")
+    monkeypatch.setenv("KVMLAB_STATIC", "1")
+    b = s._repr_mimebundle_()
+    assert "text/html" in b and "application/vnd.jupyter.widget-view+json" not in b
+    monkeypatch.delenv("KVMLAB_STATIC")
+    b = s._repr_mimebundle_()  # no IPython kernel here: still static HTML
+    assert "application/vnd.jupyter.widget-view+json" not in b
+
+
+def test_anywidget_front_end():
+    pytest.importorskip("anywidget")
+    s = Stepper("lost_update", "plain")
+    w = s.widget()
+    assert json.loads(w.graph)["states"] == s.data["states"]
+    assert "export default" in w._esm and "KvmlabStepper" in w._esm
+    assert "kvmlab-stepper" in w._css
+
+
+def test_sphinx_extension_sets_static_mode(monkeypatch):
+    from kvmlab.widgets import sphinx as ext
+
+    monkeypatch.delenv("KVMLAB_STATIC", raising=False)
+
+    class App:
+        def __init__(self):
+            self.hooks = []
+
+        def connect(self, ev, fn, priority=500):
+            self.hooks.append((ev, fn))
+
+    class Cfg:
+        nb_mime_priority_overrides = [("html", "image/png", 5)]
+
+    app = App()
+    ext.setup(app)
+    import os
+    assert os.environ["KVMLAB_STATIC"] == "1"
+    cfg = Cfg()
+    app.hooks[0][1](app, cfg)
+    assert ("html", "text/html", 0) in cfg.nb_mime_priority_overrides
+    assert ("html", "image/png", 5) in cfg.nb_mime_priority_overrides
+    monkeypatch.delenv("KVMLAB_STATIC")
+
+
+def test_summary_and_compare():
+    r1 = kvmlab.check("apf_wake", "unlock_alloc")
+    r2 = kvmlab.check("apf_wake", "recheck")
+    s = summary(r1)
+    text = str(s)
+    assert "no_lost_wakeup: violated" in text and f"{r1.states} states" in text
+    assert "no_sleep_in_atomic: holds" in text
+    h = s._repr_html_()
+    assert "<svg" in h and "no_duplicate_token" in h and "violated" in h
+    c = compare({"unlock_alloc": r1, "recheck": r2})
+    assert "unlock_alloc" in str(c) and "holds" in str(c) and "violated" in str(c)
+    assert c._repr_html_().count("<tr>") >= 1 + len(r1.properties)
+    inc = kvmlab.check("apf_wake", "recheck", max_states=50)
+    assert "INCOMPLETE" in str(summary(inc)) and "unknown" in str(summary(inc))
+
+
+def test_progress(capsys):
+    import io
+    buf = io.StringIO()
+    p = Progress(every=0.0, stream=buf)
+    r = kvmlab.check("apf_wake", "unlock_alloc", params={"waiters": 2}, progress=p)
+    p.done()
+    assert p.calls >= 1 and "states" in buf.getvalue()
+    assert r.states > 0
+
+
+def test_make_system_accepts_classes_and_variants():
+    cls = kvmlab.model("lost_update")
+    v = cls.variant("atomic").derive("mine", "copy")
+    sys = make_system(cls, v)
+    g = explore(sys)
+    assert len(g.keys) == kvmlab.check(cls, v, reduction=False).states
+
+
+MYST_PAGE = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+# Toy
+
+```{code-cell} ipython3
+from kvmlab.widgets import Stepper, summary
+import kvmlab
+from kvmlab import diagrams
+Stepper("lost_update", "plain")
+```
+
+```{code-cell} ipython3
+Stepper("apf_wake", "unlock_alloc", goal_property="no_lost_wakeup")
+```
+
+```{code-cell} ipython3
+summary(kvmlab.check("lost_update", "plain"))
+```
+
+```{code-cell} ipython3
+diagrams.state_graph("lost_update", "plain")
+```
+"""
+
+
+@pytest.mark.slow
+def test_static_book_build(tmp_path):
+    """A toy Sphinx + myst-nb build: steppers come out as self-contained HTML, no widget manager."""
+    pytest.importorskip("myst_nb")
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "extensions = ['myst_nb', 'kvmlab.widgets.sphinx']\n"
+        "nb_execution_mode = 'force'\nnb_execution_raise_on_error = True\n"
+        "nb_ipywidgets_js = {}\nhtml_theme = 'basic'\n")
+    (src / "index.md").write_text(MYST_PAGE)
+    out = tmp_path / "html"
+    p = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(src), str(out)],
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    page = (out / "index.html").read_text()
+    assert page.count('id="kvmlab-stepper-js"') == 1
+    assert page.count("data-kvmlab-stepper=") == 2
+    assert "widget-state" not in page and "widget-view" not in page
+    assert "require" not in page.lower().replace("required", "")
+    for bad in ("cdn.jsdelivr", "unpkg.com", "cdnjs"):
+        assert bad not in page
+    assert page.count("<svg") >= 2  # the summary's timeline and the state graph, inline
+    assert len(page.encode()) < 1_500_000
