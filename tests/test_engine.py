@@ -269,3 +269,19 @@ def test_done_and_param_choices():
     assert p.parse("ctx", "task") == "task"
     with pytest.raises(KvmlabError):
         p.parse("ctx", "softirq")
+
+
+def test_liveness_checks_run_on_the_full_graph():
+    """Weak fairness depends on where a thread is enabled: reductions must not decide it."""
+    params = {"alloc_failures": -1}
+    a = kvmlab.check("apf_wake", "recheck", params=params, liveness=True, fairness="weak", reduction=True)
+    b = kvmlab.check("apf_wake", "recheck", params=params, liveness=True, fairness="weak", reduction=False)
+    assert a.reduction is False
+    assert a.states == b.states
+    assert (a.violation("terminates") is None) == (b.violation("terminates") is None)
+    assert a.violation("terminates") is not None  # the waiter may find b->lock taken every time
+    s = kvmlab.check("apf_wake", "recheck", params=params, liveness=True, fairness="strong")
+    assert s.violation("terminates") is None  # a fairly queued lock lets the waiter in
+    n = kvmlab.check("apf_wake", "recheck", params=params, liveness=True, fairness="none")
+    v = n.violation("terminates")
+    assert v is not None and all(m.startswith("1") for m in v.schedule[v.loop_start:])

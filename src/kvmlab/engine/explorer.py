@@ -8,8 +8,9 @@ found for a property is a shortest counterexample for it. Properties:
 * terminal states: if every thread finished, ``Model.end_checks``; if some
   thread can never move again, the model's stuck property (who waits for
   what) and ``end_checks`` too;
-* ``terminates`` (when the model lists it): a reachable cycle in which some
-  thread never finishes, under the chosen fairness (``none``: any cycle;
+* ``terminates`` (when the model lists it, or ``liveness=True``): a
+  reachable cycle in which some thread never finishes, always on the full
+  (unreduced) graph, under the chosen fairness (``none``: any cycle;
   ``weak``: a thread enabled in every state of the cycle must move in it;
   ``strong``: a thread enabled anywhere in the cycle must move in it).
 """
@@ -116,6 +117,11 @@ class Explorer:
             raise KvmlabError(f"fairness {self.fairness!r}: use one of {', '.join(FAIRNESS)}")
         props = type(self.model).properties
         self.liveness = ("terminates" in props) if liveness is None else liveness
+        if self.liveness:
+            # Reductions merge steps and so change where a thread is enabled, which is what
+            # fairness is about (e.g. a waiter that can take a lock only part of the time):
+            # the termination check always explores the full graph.
+            self.reduction = False
         self.progress = progress
 
     def run(self) -> Result:
