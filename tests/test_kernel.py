@@ -91,7 +91,7 @@ def test_raw_lock_disables_preemption_not_irqs_and_rt_spinlock_reports():
     text = sp[0]["text"]
     assert "[ BUG: Invalid wait context ]" in text
     assert "kswapd0/55 is trying to lock:" in text
-    assert "(sl){....}-{3:3}" in text and "context-{2:2}" in text
+    assert "(sl){....}-{3:3}" in text and "context-{5:5}" in text  # the task's own context
     assert " #0: (raw){....}-{2:2}, at: [<mmu_shrink>] raw_spin_lock(&kvm_lock);" in text
     r = kvmlab.check(M, config={"PREEMPT_RT": "y"})
     assert r.violation("no_sleep_in_atomic") is not None

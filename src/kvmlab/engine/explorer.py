@@ -162,6 +162,8 @@ class Explorer:
         has_inv = type(model).invariants is not Model.invariants
         nthreads = sys.nthreads
         raw = pk.raw
+        memo_get = pk.memo.get
+        shifts = [BITS * (t + 1) for t in range(nthreads)]
         while q:
             s, i = q.popleft()
             d1 = depth[i] + 1
@@ -169,10 +171,14 @@ class Explorer:
             mask = 0
             blocked = None
             nouts = 0
+            gpart = (s & MASK) << BITS
             for tid in range(nthreads):
-                r = raw(s, tid)
-                if r is None:
+                own = (s >> shifts[tid]) & MASK
+                if not own:
                     continue
+                r = memo_get(((gpart | own) << 6) | tid)
+                if r is None:
+                    r = raw(s, tid)
                 if r.__class__ is str:
                     if blocked is None:
                         blocked = {}
@@ -181,7 +187,7 @@ class Explorer:
                 if r.__class__ is tuple:  # not memoised: full successors
                     items = r[1]
                 else:
-                    shift = BITS * (tid + 1)
+                    shift = shifts[tid]
                     base = s & ~(MASK | (MASK << shift))
                     items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r]
                 mask |= 1 << tid

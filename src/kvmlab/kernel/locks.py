@@ -9,9 +9,12 @@
 * ``mutex`` always may sleep.
 
 Lockdep's wait-type check (``[ BUG: Invalid wait context ]``) is modelled
-when ``PROVE_RAW_LOCK_NESTING`` is set: a lock may not be taken inside a
-context whose wait type is lower (raw spinlock: SPIN=2, spinlock_t:
-CONFIG=3, mutex: SLEEP=4, task context: 5).
+when ``PROVE_LOCKING`` or ``PROVE_RAW_LOCK_NESTING`` is set: a lock may not
+be taken inside a context whose wait type is lower (raw spinlock: SPIN=2,
+spinlock_t: CONFIG=3, mutex: SLEEP=4, task context: 5). Without
+``PROVE_RAW_LOCK_NESTING``, CONFIG is SPIN (the numbers close up), so only a
+sleeping lock inside a spinning one is reported. The report's
+``context-{N:N}`` line is the task's own wait context, as lockdep prints it.
 
 Simplifications: a spinning CPU is a thread that cannot move until the lock
 is free (no spin loop in the state space); a lock acquisition is one atomic
@@ -66,29 +69,39 @@ class LockMixin:
 
     # -- lockdep ---------------------------------------------------------------------
     def _wait_type(self, kind: str) -> int:
+        """lockdep's wait type: LD_WAIT_SPIN=2, LD_WAIT_CONFIG=3, LD_WAIT_SLEEP=4, LD_WAIT_MAX=5.
+
+        Without PROVE_RAW_LOCK_NESTING, LD_WAIT_CONFIG is LD_WAIT_SPIN and the
+        enum closes up (SLEEP=3, MAX=4), as in include/linux/lockdep_types.h.
+        """
+        nesting = self.cfg("PROVE_RAW_LOCK_NESTING")
         wt = _WAIT[kind]
-        if kind in (SPIN, RWLOCK) and not self.cfg("PROVE_RAW_LOCK_NESTING"):
-            wt = _WAIT[RAW]  # LD_WAIT_CONFIG == LD_WAIT_SPIN without the option
+        if not nesting and wt >= _WAIT[SPIN]:
+            wt -= 1
         return wt
 
+    def _task_wait_context(self) -> int:
+        """task_wait_context(): SPIN in a hard interrupt, LD_WAIT_MAX in a task."""
+        if self.in_hardirq():
+            return _WAIT[RAW]
+        return TASK_CONTEXT_WAIT if self.cfg("PROVE_RAW_LOCK_NESTING") else TASK_CONTEXT_WAIT - 1
+
     def _lockdep_check(self, name: str) -> None:
-        if not self.cfg("PROVE_RAW_LOCK_NESTING"):
+        """check_wait_context(): runs with PROVE_LOCKING (implied by PROVE_RAW_LOCK_NESTING)."""
+        if not (self.cfg("PROVE_RAW_LOCK_NESTING") or self.cfg("PROVE_LOCKING")):
             return
-        kind = self.lock_type(name)
-        wt = self._wait_type(kind)
+        wt = self._wait_type(self.lock_type(name))
         t = self.t
-        ctx = TASK_CONTEXT_WAIT
+        ctx = self._task_wait_context()
+        task_ctx = ctx
         held = []
         for h, site in t["_held"]:
             hw = self._wait_type(self.lock_type(h))
             ctx = min(ctx, hw)
             held.append((h, hw, site))
-        if self.in_hardirq():
-            ctx = min(ctx, _WAIT[RAW])
         if wt > ctx:
             p = self.me()
-            text = splat.invalid_wait_context(p.comm, p.pid, name, wt, self.site(), ctx,
-                                              [(h, w, s) for h, w, s in held])
+            text = splat.invalid_wait_context(p.comm, p.pid, name, wt, self.site(), task_ctx, held)
             self.report("no_invalid_wait_context", text, title="[ BUG: Invalid wait context ]")
 
     def _take(self, name: str) -> None:

@@ -54,14 +54,14 @@ class RefcountMixin:
         return v - 1 == 0
 
     def refcount_dec(self, ref) -> None:
+        """At 1 or below the kernel warns "decrement hit 0; leaking memory." and saturates
+        (include/linux/refcount.h: ``if (unlikely(old <= 1)) refcount_warn_saturate(r,
+        REFCOUNT_DEC_LEAK);``)."""
         v = self.get(ref)
         if v == SATURATED:
             return
-        if v == 1:
+        if v <= 1:
             self._refwarn(ref, "decrement_hit_0")
-            return
-        if v <= 0:
-            self._refwarn(ref, "underflow")
             return
         self.put(ref, v - 1)
 
@@ -78,7 +78,7 @@ class RefcountMixin:
         if v == 1:
             return False
         if v <= 0:
-            text = splat.refcount("underflow", self.site())
+            text = splat.refcount("underflow", self.site(), func="refcount_dec_not_one")
             self.report("refcount_ok", text, title=text.splitlines()[1])
             return True
         self.put(ref, v - 1)

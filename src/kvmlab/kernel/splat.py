@@ -2,9 +2,12 @@
 
 Addresses (``[<ffffffff...>] func+0x5c/0x1b0``) are not modelled: where the
 kernel prints a code address the model prints the C function and the C line
-of the step instead. Everything else follows the kernel's format strings
+of the step instead. Otherwise the texts follow the kernel's format strings
 (``__might_resched()``, lockdep's ``print_lock_invalid_wait_context()``,
-``refcount_warn_saturate()``, ``lockdep_rcu_suspicious()``).
+``refcount_warn_saturate()``, ``lockdep_rcu_suspicious()``), trimmed to
+their first lines: since 2021 the might_sleep() report also prints
+``preempt_count: N, expected: M`` and ``RCU nest depth`` lines, which the
+model leaves out, and no report prints the call trace.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ def rcu_voluntary_switch(comm: str, pid: int, site: tuple[str, str], cpu: int = 
         "------------[ cut here ]------------",
         "Voluntary context switch within RCU read-side critical section!",
         f"WARNING: CPU: {cpu} PID: {pid} at kernel/rcu/tree_plugin.h rcu_note_context_switch",
-        f"Call Trace: {where_line(*site)}  ({comm})",
+        f"CPU: {cpu} PID: {pid} Comm: {comm}",
+        f"Call Trace: {where_line(*site)}",
     ])
 
 
@@ -92,7 +96,8 @@ def rcu_suspicious(what: str, comm: str, pid: int, site: tuple[str, str]) -> str
     ])
 
 
-def refcount(kind: str, site: tuple[str, str]) -> str:
+def refcount(kind: str, site: tuple[str, str], func: str = "refcount_warn_saturate") -> str:
+    """A refcount_t WARN; ``func`` is the function holding the WARN (lib/refcount.c)."""
     texts = {
         "underflow": "refcount_t: underflow; use-after-free.",
         "addition_on_0": "refcount_t: addition on 0; use-after-free.",
@@ -102,7 +107,7 @@ def refcount(kind: str, site: tuple[str, str]) -> str:
     return "\n".join([
         "------------[ cut here ]------------",
         texts[kind],
-        "WARNING: CPU: 0 PID: 0 at lib/refcount.c refcount_warn_saturate",
+        f"WARNING: CPU: 0 PID: 0 at lib/refcount.c {func}",
         f"Call Trace: {where_line(*site)}",
     ])
 
