@@ -1,0 +1,60 @@
+# KVM concurrency, stepped through: the two commands.
+#   make book   set up everything (apt: graphviz, chromium; .venv; pip) and build the executed book
+#   make test   ruff, unit/model/notebook tests, the book build, browser tests in headless Chromium
+# Also: make serve (view _build/html on http://127.0.0.1:8000), make bench, make clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+STAMP  := $(VENV)/.installed
+JB_FLAGS ?= -W --keep-going
+
+.PHONY: book serve test lint unit booktest browser notebooks sysdeps setup bench clean pair
+
+book: setup pair
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+# System packages (Debian): only when missing; apt-get update first.
+sysdeps:
+	@bash tools/sysdeps.sh
+
+setup: sysdeps $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+# Colab/Binder/JupyterHub open .ipynb files: keep book/*.ipynb in step with book/*.md.
+pair: setup
+	$(BIN)/python tools/pair_notebooks.py
+
+serve:
+	@test -f _build/html/index.html || { echo "no _build/html: run 'make book' first"; exit 1; }
+	@echo "serving the book on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+test: setup lint unit book booktest
+
+# book/*.ipynb are generated twins of the chapter pages (tools/pair_notebooks.py): not linted.
+lint: setup
+	$(BIN)/ruff check . --extend-exclude "book/*.ipynb"
+
+# Unit, model and notebook tests (everything that does not need the built book).
+unit: setup
+	$(BIN)/python -m pytest -m "not browser and not book"
+
+# Tests of the built book, including headless Chromium; missing book/Chromium is a failure here.
+booktest: setup
+	KVMLAB_REQUIRE_BOOK=1 $(BIN)/python -m pytest -m "book or browser"
+
+bench: setup pair
+	$(BIN)/python tools/bench_book.py
+
+clean:
+	rm -rf _build
