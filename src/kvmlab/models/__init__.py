@@ -10,6 +10,13 @@ from ..engine.errors import KvmlabError
 MODULES = {
     "lost_update": "lost_update",
     "apf_wake": "apf_wake",
+    "fast_pf": "fast_pf",
+    "apf_handshake": "apf_handshake",
+    "rcu_watch": "rcu_watch",
+    "apf_wait": "apf_wait",
+    "kvm_lock_shrink": "kvm_lock_shrink",
+    "tdp_root_put": "tdp_root_put",
+    "zone_device": "zone_device",
 }
 
 

@@ -15,6 +15,14 @@ bucket (or consume a dummy left by an early wake-up), then sleep until the
 node is unhashed. Wakers run ``kvm_async_pf_task_wake()`` for their tokens:
 wake the waiter if its node is there, else leave a dummy node.
 
+The halt-based waiting of seed 001 is not modelled: no waiter halts, so
+``n->use_halt = use_halt;`` (seed 001) has no step, and of
+``apf_task_wake_one()`` only the ``swq_has_sleeper()``/``swake_up_one()``
+branch is (the 2022 code around seed 000 no longer has the halt branch:
+there it reads ``if (swq_has_sleeper(&n->wq)) swake_up_one(&n->wq);``, the
+step keeps seed 001's ``else if``). The ``token == ~0`` branch
+(``apf_task_wake_all()``) and the hash of the token are left out.
+
 Abstractions (the bounds under which verdicts hold are the params):
 * all tokens hash to one bucket ``b`` (the worst case for contention);
 * waiter i has token i+1 and runs on CPU i; waker k handles tokens
@@ -215,7 +223,7 @@ class WakerOriginal(Program):
     def unlock(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
-    @line("return;")
+    @line("return;", local=True)
     def ret(self, w, t):
         return self.next_call(w, t)
 
@@ -350,7 +358,7 @@ class ApfWake(Model):
     name = "apf_wake"
     title = "Async #PF sleepers: waking a task that may not be waiting yet"
     source = ("seed 000 (lore: 20220519090218.2230653-1-yajun.deng@linux.dev; commit 0547758a6de3), "
-              "seed 001 (2020 rework of kvm_async_pf_task_wait())")
+              "seed 001 (2020 rework of kvm_async_pf_task_wait()), commit baec4f5a018f")
     variants = [
         Variant("original", "kzalloc(GFP_ATOMIC) while holding the raw b->lock",
                 commit="before 0547758a6de3", programs={"waiter": Waiter, "waker": WakerOriginal},
