@@ -177,7 +177,7 @@ class Explorer:
                 if not own:
                     continue
                 r = memo_get(((gpart | own) << 6) | tid)
-                if r is None:
+                if r is None or r.__class__ is tuple:
                     r = raw(s, tid)
                 if r.__class__ is str:
                     if blocked is None:
@@ -243,7 +243,7 @@ class Explorer:
                     break
         nstates = len(parent)
         maxd = max(depth)
-        self.stats = {"memo_entries": len(pk.memo), "memo_misses": pk.memo_misses,
+        self.stats = {"memo_entries": len(pk.memo) + len(pk.memo2), "memo_misses": pk.memo_misses,
                       "global_parts": len(pk.gl), "thread_parts": sum(len(t) for t in pk.tl)}
 
         lasso = None

@@ -33,7 +33,8 @@ class Packed:
         self.gl: list[tuple] = []
         self.tidx: list[dict] = [{FINISHED: 0} for _ in range(self.n)]
         self.tl: list[list] = [[FINISHED] for _ in range(self.n)]
-        self.memo: dict[tuple, object] = {}
+        self.memo: dict[int, object] = {}
+        self.memo2: dict[tuple, object] = {}
         self.inv_memo: dict[int, list] = {}
         self.memo_misses = 0
         if self.n >= 64:
@@ -99,39 +100,89 @@ class Packed:
 
     def outcomes(self, s: int, tid: int):
         """None if ``tid`` finished, its blocked reason, or [(move, successor, events)]."""
+        r = self.raw(s, tid)
+        if r is None or r.__class__ is str:
+            return r
+        if r.__class__ is tuple:
+            return r[1]
+        shift = BITS * (tid + 1)
+        base = s & ~(MASK | (MASK << shift))
+        return [(move, base | ng | (nt << shift), evs) for move, ng, nt, evs in r]
+
+    def raw(self, s: int, tid: int):
+        """``tid``'s outcome from ``s``: None (finished), a blocked reason, a memoised
+        ``[(move, global id, own id, events)]`` list, or ``("full", [(move, successor, events)])``.
+        """
         shift = BITS * (tid + 1)
         own = (s >> shift) & MASK
         if own == 0:
             return None
-        gid = s & MASK
-        mk = (((gid << BITS) | own) << 6) | tid
+        mk = ((((s & MASK) << BITS) | own) << 6) | tid
         r = self.memo.get(mk)
-        if r is None:
-            self.memo_misses += 1
-            r, cacheable = self._compute(s, tid)
-            if not cacheable:
-                return r
-            self.memo[mk] = r
-        if r.__class__ is str:
+        if r is not None and r.__class__ is not tuple:
             return r
-        base = s & ~(MASK | (MASK << shift))
-        return [(move, base | ng | (nt << shift), evs) for move, ng, nt, evs in r]
+        if r is not None:  # ("dep", threads): memoised on those threads' parts too
+            deps = r[1]
+            mk2 = (mk,) + tuple((s >> (BITS * (j + 1))) & MASK for j in deps)
+            r2 = self.memo2.get(mk2)
+            if r2 is None:
+                self.memo_misses += 1
+                r2, kind, touched = self._compute(s, tid)
+                if kind == "none" or touched != deps:
+                    return r2 if r2.__class__ is str else ("full", self._expand(s, tid, r2, kind))
+                self.memo2[mk2] = r2
+            return r2 if r2.__class__ is str else ("full", self._expand(s, tid, r2, "dep"))
+        self.memo_misses += 1
+        r, kind, touched = self._compute(s, tid)
+        if kind == "own":
+            self.memo[mk] = r
+            return r
+        if kind == "dep":
+            self.memo[mk] = ("dep", touched)
+            self.memo2[(mk,) + tuple((s >> (BITS * (j + 1))) & MASK for j in touched)] = r
+        return r if r.__class__ is str else ("full", self._expand(s, tid, r, kind))
+
+    def _expand(self, s: int, tid: int, r, kind: str):
+        if kind == "none":
+            return r
+        shift = BITS * (tid + 1)
+        out = []
+        for move, ng, nt, others, evs in r:
+            s2 = (s & ~(MASK | (MASK << shift))) | ng | (nt << shift)
+            for j, nj in others:
+                sj = BITS * (j + 1)
+                s2 = (s2 & ~(MASK << sj)) | (nj << sj)
+            out.append((move, s2, evs))
+        return out
 
     def _compute(self, s: int, tid: int):
+        """Run ``tid``'s step from ``s``; returns (outcome, kind, touched).
+
+        kind ``"own"``: the step looked at no other thread, the outcome is
+        ``[(move, global id, own id, events)]`` (or the blocked reason);
+        ``"dep"``: it looked at the threads in ``touched`` (and nothing in an
+        invariant did), the outcome is ``[(move, global id, own id, ((j, id),
+        ...), events)]``; ``"none"``: not memoisable, ``[(move, successor,
+        events)]``.
+        """
         sys = self.sys
         key = self.unpack(s)
         pending = [()]
         results = []
-        cacheable = True
+        touched: set[int] = set()
+        kind = "own"
         while pending:
             script = pending.pop()
             w, why = sys._attempt(key, tid, script, self.merge)
-            if w._other or w.inv_other:
-                cacheable = False
+            if w.inv_other:
+                kind = "none"
+            elif w._other and kind == "own":
+                kind = "dep"
+            touched |= w.touched
             if why is not None:
                 if script:
                     raise KvmlabError(f"thread {tid}: a step blocked after making a choice")
-                return why, cacheable
+                return why, kind, tuple(sorted(touched))
             log = w.choices
             for j in range(len(script), len(log)):
                 prefix = tuple(c[2] for c in log[:j])
@@ -140,30 +191,19 @@ class Packed:
             idx = tuple(c[2] for c in log)
             results.append((idx, _move_name(tid, log), w))
         results.sort(key=lambda x: x[0])
+        deps = tuple(sorted(touched))
         out = []
         for _, move, w in results:
             k = w.key()
             evs = tuple(w.events)
-            if cacheable:
+            if kind == "own":
                 out.append((move, self._g((k[0], k[1])), self._t(tid, k[2 + tid]), evs))
+            elif kind == "dep":
+                out.append((move, self._g((k[0], k[1])), self._t(tid, k[2 + tid]),
+                            tuple((j, self._t(j, k[2 + j])) for j in deps), evs))
             else:
                 out.append((move, self.pack(k), evs))
-        return out, cacheable
-
-    def raw(self, s: int, tid: int):
-        """Like :meth:`outcomes` but memo entries come back unexpanded (for the explorer's loop)."""
-        own = (s >> (BITS * (tid + 1))) & MASK
-        if own == 0:
-            return None
-        mk = ((((s & MASK) << BITS) | own) << 6) | tid
-        r = self.memo.get(mk)
-        if r is None:
-            self.memo_misses += 1
-            r, cacheable = self._compute(s, tid)
-            if not cacheable:
-                return r if r.__class__ is str else ("full", r)  # a blocked reason stays a str
-            self.memo[mk] = r
-        return r
+        return out, kind, deps
 
     def world(self, s: int) -> World:
         return self.sys.load(self.unpack(s))

@@ -89,6 +89,7 @@ class World:
         self.choices: list[tuple[str, tuple[str, ...], int]] = []
         self.info: dict[str, Any] = {}
         self._other = False  # did this step look at another thread?
+        self.touched: set[int] = set()  # which other threads it looked at
         self.merged = 0  # local steps run after the step (reduction)
         self.inv_other = False  # an invariant checked mid-transaction read thread state
         self.may_block = False  # the step called a primitive that can block
@@ -155,6 +156,7 @@ class World:
         """Thread ``i``'s fields (``None`` if it has finished)."""
         if i != self.tid:
             self._other = True
+            self.touched.add(i)
         th = self._th[i]
         if th is None:
             raw = self._tt[i]
@@ -167,6 +169,7 @@ class World:
     def done(self, i: int) -> bool:
         if i != self.tid:
             self._other = True
+            self.touched.add(i)
         return self._tt[i] is FINISHED if self._th[i] is None else False
 
     @property
