@@ -48,7 +48,8 @@ def list_models() -> list[dict[str, Any]]:
             "variants": [{"name": v.name, "commit": v.commit, "desc": v.desc, "buggy": v.buggy}
                          for v in cls.variants],
             "configs": {k: {"default": c.default, "help": c.help} for k, c in cls.configs.items()},
-            "params": {k: {"default": p.default, "min": p.lo, "max": p.hi, "help": p.help}
+            "params": {k: ({"default": p.default, "choices": list(p.choices), "help": p.help} if p.choices
+                           else {"default": p.default, "min": p.lo, "max": p.hi, "help": p.help})
                        for k, p in cls.params.items()},
             "properties": dict(cls.properties),
             "fairness": cls.fairness,

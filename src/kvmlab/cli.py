@@ -53,7 +53,8 @@ def cmd_list(a) -> int:
         for k, c in m["configs"].items():
             print(f"  config {k} (default {'y' if c['default'] else 'n'}): {c['help']}")
         for k, p in m["params"].items():
-            print(f"  param {k} (default {p['default']}, {p['min']}..{p['max']}): {p['help']}")
+            rng = " | ".join(p["choices"]) if "choices" in p else f"{p['min']}..{p['max']}"
+            print(f"  param {k} (default {p['default']}, {rng}): {p['help']}")
         for k, d in m["properties"].items():
             print(f"  property {k}: {d}")
         print()
