@@ -1,11 +1,14 @@
 #!/bin/bash
 # Install the Debian packages the book needs, only when they are missing:
 #   graphviz (the `dot` binary, for diagrams), chromium (browser tests),
-#   python3-venv (when `python3 -m venv` cannot bootstrap pip).
+#   spin (the benchmark against SPIN, and its test), python3-venv (when
+#   `python3 -m venv` cannot bootstrap pip).
 set -euo pipefail
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v spin >/dev/null 2>&1 || need+=(spin)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
 if [ ! -x .venv/bin/python ] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     need+=(python3-venv)
 fi
