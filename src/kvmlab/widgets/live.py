@@ -1,4 +1,8 @@
-"""The stepper as an anywidget for live notebooks: the same JavaScript player."""
+"""The stepper as an anywidget for live notebooks: the same JavaScript player.
+
+A stepper displays it in place of the live HTML only with ``KVMLAB_LIVE=widget`` (see
+:mod:`.stepper` for why); ``Stepper.widget()`` returns it, e.g. for ipywidgets layouts.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ export default {
     const box = document.createElement("div");
     el.appendChild(box);
     // in a notebook the page URL belongs to the front end: no hash writing
-    K.mount(box, JSON.parse(model.get("graph")), { hash: false, scroll: false });
+    const player = K.mount(box, JSON.parse(model.get("graph")), { hash: false, scroll: false });
+    // the view is removed (cell re-run or cleared): stop a "show me" animation
+    return () => player.stop();
   }
 };
 """

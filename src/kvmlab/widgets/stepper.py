@@ -9,12 +9,22 @@ works in the static book with no kernel. Two representations:
   with the first stepper a process displays; later ones reuse it (every
   stepper carries a tiny bootstrap that mounts it). This is what the static
   book shows; no require.js, no widget manager, nothing from the network.
-* in live Jupyter, an anywidget running the same player, when anywidget is
-  importable and the process is not building the static book. The static
-  build is recognised by ``KVMLAB_STATIC=1`` in the environment (the Sphinx
-  extension :mod:`kvmlab.widgets.sphinx` sets it for the kernels it starts)
-  or when no Jupyter front end is attached (plain nbclient execution still
-  counts as live: set the variable there).
+* in a live kernel (JupyterLab, Notebook 7, Colab, VS Code), the same HTML
+  with the player inlined in every output (each output stands alone), no
+  URL-hash writing (the page URL belongs to the front end) and a visible
+  line, in place of ``<noscript>``, that says to run the cell when the front
+  end does not run the output's scripts (an untrusted notebook). HTML rather
+  than the anywidget by default: tested in JupyterLab 4.6 with ipywidgets 8.1
+  and anywidget 0.11, a widget output shows only "Loading widget..." once the
+  page is reloaded or the saved notebook reopened (with or without the
+  kernel), where the HTML keeps working with no kernel at all. The anywidget
+  (:meth:`Stepper.widget`, :mod:`.live`) runs the same player; it is what a
+  stepper displays when ``KVMLAB_LIVE=widget`` is set, with the HTML as the
+  fallback for front ends without a widget manager.
+
+The static build is recognised by ``KVMLAB_STATIC=1`` in the environment
+(the Sphinx extension :mod:`kvmlab.widgets.sphinx` sets it for the kernels it
+starts) or when no IPython kernel is running.
 """
 
 from __future__ import annotations
@@ -122,22 +132,35 @@ class Stepper:
                 f"{len(d['threads'])} threads, id {self.id}>")
 
     # -- static HTML --------------------------------------------------------------
-    def to_html(self, assets: bool | None = None) -> str:
-        """Self-contained HTML. ``assets``: inline the player's CSS/JS (default: first time only)."""
+    def to_html(self, assets: bool | None = None, live: bool = False) -> str:
+        """Self-contained HTML. ``assets``: inline the player's CSS/JS (default: first time only).
+
+        ``live``: for a notebook output (see the module docstring): the player
+        leaves the page URL alone, and a line visible until the player starts
+        says what to do if it does not (run the cell, or trust the notebook).
+        """
         global _assets_emitted
         if assets is None:
             assets = not _assets_emitted
         _assets_emitted = _assets_emitted or assets
         d = self.data
         summary = (f"Interactive stepper for {d['model']} ({d['variant']}): "
-                   f"{len(d['threads'])} CPUs, {len(d['states'])} states. It needs JavaScript.")
+                   f"{len(d['threads'])} CPUs, {len(d['states'])} states.")
+        if live:
+            # the player's build() replaces this line; it stays only where the output's scripts do not run
+            note = (f'<p class="ks-placeholder">{html.escape(summary)} It starts when this cell runs '
+                    'in a notebook whose outputs may run scripts: run the cell (or trust the notebook).</p>')
+            attrs = ' data-kvmlab-live="1"'
+        else:
+            note = f'<noscript><p>{html.escape(summary)} It needs JavaScript.</p></noscript>'
+            attrs = ""
         parts = []
         if assets:
             parts.append(assets_html())
         parts.append(
-            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}">'
+            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}"{attrs}>'
             f'<script type="application/json" class="kvmlab-stepper-data">{_json_for_script(d)}</script>'
-            f'<noscript><p>{html.escape(summary)}</p></noscript></div>\n'
+            f'{note}</div>\n'
             '<script>(function(){var K=window.KvmlabStepper;if(K)K.mountAll();})();</script>\n')
         return "".join(parts)
 
@@ -154,27 +177,34 @@ class Stepper:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = {"text/plain": repr(self)}
-        if _live_frontend():
+        if not _in_kernel():
+            bundle["text/html"] = self.to_html()
+            return bundle
+        if live_face() == "widget":
             try:
                 w = self.widget()
                 wb = w._repr_mimebundle_(include=include, exclude=exclude)
                 if isinstance(wb, tuple):
                     wb = wb[0]
-                bundle.update(wb or {})
-                # a front end without the widget manager falls back to the HTML
-                bundle["text/html"] = self.to_html(assets=True)
-                return bundle
+                bundle.update({k: v for k, v in (wb or {}).items() if k != "text/plain"})
             except ImportError:
                 pass
-        bundle["text/html"] = self.to_html()
+        # every live output inlines the player: outputs are shown, cleared and reloaded one by one;
+        # with the widget, a front end without the widget manager falls back to this HTML
+        bundle["text/html"] = self.to_html(assets=True, live=True)
         return bundle
 
 
-def _live_frontend() -> bool:
+def live_face() -> str:
+    """What a stepper displays in a live kernel: ``"html"`` (default) or ``"widget"`` (``KVMLAB_LIVE``)."""
+    return "widget" if os.environ.get("KVMLAB_LIVE", "").strip().lower() in ("widget", "anywidget") else "html"
+
+
+def _in_kernel() -> bool:
+    """True in a live IPython kernel that is not building the static book."""
     if static_mode():
         return False
     try:
-        import anywidget  # noqa: F401
         from IPython import get_ipython
     except ImportError:
         return False

@@ -582,7 +582,8 @@
       var data;
       try { data = JSON.parse(src.textContent); }
       catch (e) { root.textContent = "kvmlab stepper: bad data (" + e.message + ")"; continue; }
-      mount(root, data, {});
+      // a notebook output (data-kvmlab-live): the page URL belongs to the front end
+      mount(root, data, root.getAttribute("data-kvmlab-live") ? {hash: false, scroll: false} : {});
     }
   }
   G.KvmlabStepper = {mount: mount, mountAll: mountAll, version: 1};
