@@ -83,32 +83,6 @@ class Packed:
         return s >> BITS == 0
 
     # -- steps ------------------------------------------------------------------
-    def successors(self, s: int):
-        """(moves, blocked): moves are ``(tid, move, successor, events)``."""
-        out = []
-        blocked = {}
-        for tid in range(self.n):
-            r = self.outcomes(s, tid)
-            if r is None:
-                continue
-            if r.__class__ is str:
-                blocked[tid] = r
-                continue
-            for move, s2, evs in r:
-                out.append((tid, move, s2, evs))
-        return out, blocked
-
-    def outcomes(self, s: int, tid: int):
-        """None if ``tid`` finished, its blocked reason, or [(move, successor, events)]."""
-        r = self.raw(s, tid)
-        if r is None or r.__class__ is str:
-            return r
-        if r.__class__ is tuple:
-            return r[1]
-        shift = BITS * (tid + 1)
-        base = s & ~(MASK | (MASK << shift))
-        return [(move, base | ng | (nt << shift), evs) for move, ng, nt, evs in r]
-
     def raw(self, s: int, tid: int):
         """``tid``'s outcome from ``s``: None (finished), a blocked reason, a memoised
         ``[(move, global id, own id, events)]`` list, or ``("full", [(move, successor, events)])``.
@@ -165,35 +139,21 @@ class Packed:
         ...), events)]``; ``"none"``: not memoisable, ``[(move, successor,
         events)]``.
         """
-        sys = self.sys
-        key = self.unpack(s)
-        pending = [()]
-        results = []
+        worlds, why = self.sys.attempts(self.unpack(s), tid, self.merge)
         touched: set[int] = set()
         kind = "own"
-        while pending:
-            script = pending.pop()
-            w, why = sys._attempt(key, tid, script, self.merge)
+        for item in worlds:
+            w = item if why is not None else item[1]
             if w.inv_other:
                 kind = "none"
             elif w._other and kind == "own":
                 kind = "dep"
             touched |= w.touched
-            if why is not None:
-                if script:
-                    raise KvmlabError(f"thread {tid}: a step blocked after making a choice")
-                return why, kind, tuple(sorted(touched))
-            log = w.choices
-            for j in range(len(script), len(log)):
-                prefix = tuple(c[2] for c in log[:j])
-                for alt in range(len(log[j][1]) - 1, 0, -1):
-                    pending.append(prefix + (alt,))
-            idx = tuple(c[2] for c in log)
-            results.append((idx, _move_name(tid, log), w))
-        results.sort(key=lambda x: x[0])
+        if why is not None:
+            return why, kind, tuple(sorted(touched))
         deps = tuple(sorted(touched))
         out = []
-        for _, move, w in results:
+        for move, w in worlds:
             k = w.key()
             evs = tuple(w.events)
             if kind == "own":
@@ -219,9 +179,3 @@ class Packed:
         if not w._other:
             self.inv_memo[gid] = r
         return r
-
-
-def _move_name(tid: int, log) -> str:
-    if all(c[2] == 0 for c in log):
-        return str(tid)
-    return f"{tid}:" + "+".join(c[1][c[2]] for c in log)

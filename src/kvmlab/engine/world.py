@@ -87,7 +87,6 @@ class World:
         self._script: tuple = ()
         self._pos = 0
         self.choices: list[tuple[str, tuple[str, ...], int]] = []
-        self.info: dict[str, Any] = {}
         self._other = False  # did this step look at another thread?
         self.touched: set[int] = set()  # which other threads it looked at
         self.merged = 0  # local steps run after the step (reduction)
@@ -489,28 +488,39 @@ class System:
             raise Blocked(why)
         return w
 
-    def expand(self, key: tuple, tid: int, merge: bool = False):
-        """All outcomes of thread ``tid``'s next step: list of (move, World).
+    def attempts(self, key: tuple, tid: int, merge=False):
+        """Run every outcome of thread ``tid``'s next step (one per combination of choices).
 
-        ``move`` is the schedule item naming the outcome (``"1"``, or
-        ``"1:fail"`` when a choice other than the first was taken). Raises
-        Blocked if the thread cannot move.
+        Returns ``(worlds, None)`` with ``worlds`` a list of ``(move, World)`` in
+        choice order, or ``([world], reason)`` if the thread cannot move (the
+        World shows what the attempt looked at). ``move`` is the schedule item
+        naming the outcome: ``"1"``, or ``"1:fail"`` when a choice other than the
+        first was taken.
         """
         out = []
         pending = [()]
         while pending:
             script = pending.pop()
-            w = self.run(key, tid, script, merge)
+            w, why = self._attempt(key, tid, script, merge)
+            if why is not None:
+                if script:
+                    raise KvmlabError(f"thread {tid}: a step blocked after making a choice")
+                return [w], why
             log = w.choices
             for j in range(len(script), len(log)):
-                options = log[j][1]
                 prefix = tuple(c[2] for c in log[:j])
-                for alt in range(len(options) - 1, 0, -1):
+                for alt in range(len(log[j][1]) - 1, 0, -1):
                     pending.append(prefix + (alt,))
-            idx = tuple(c[2] for c in log)
-            out.append((idx, move_name(tid, log), w))
+            out.append((tuple(c[2] for c in log), move_name(tid, log), w))
         out.sort(key=lambda x: x[0])
-        return [(m, w) for _, m, w in out]
+        return [(m, w) for _, m, w in out], None
+
+    def expand(self, key: tuple, tid: int, merge=False):
+        """All outcomes of thread ``tid``'s next step: list of (move, World); raises Blocked."""
+        worlds, why = self.attempts(key, tid, merge)
+        if why is not None:
+            raise Blocked(why)
+        return worlds
 
     def enabled(self, key: tuple) -> tuple[list[int], dict[int, str]]:
         """Which threads can move in ``key`` and, for the others, why not."""
