@@ -254,6 +254,54 @@ def test_notebook_twins_are_in_step():
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+def test_notebook_twins_have_no_myst_markup():
+    """The twins open in plain Jupyter/Colab: no MyST role, directive or target in markdown."""
+    import nbformat
+
+    myst = re.compile(r"\{[A-Za-z][\w:+.-]*\}`"          # roles: {term}`x`, {doc}`x`, {glue:text}`x`
+                      r"|^\s*(?:`{3,}|:{3,})\s*\{"          # directives: ```{note}, :::{tab-item}
+                      r"|^\s*:(?:label|class|header-rows|name):"  # directive options
+                      r"|^\s*\([^\s()]+\)=\s*$", re.M)       # targets: (label)=
+    twins = sorted((ROOT / "book").glob("*.ipynb"))
+    assert twins
+    for path in twins:
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "markdown":
+                m = myst.search(cell.source)
+                assert not m, f"{path.name} cell {i}: MyST markup left: {m.group(0)!r}"
+
+
+def test_twin_conversion_keeps_code_and_converts_markup():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import pair_notebooks as pn
+    finally:
+        sys.path.pop(0)
+    page = ROOT / "book" / "ch1-raw-spinlocks.md"
+    conv = pn.Converter(pn.Book(), page)
+    src = ("(a-label)=\n## Title\n\nSee {term}`PREEMPT_RT`, {doc}`lock-types` and `` {term}`x` ``.\n\n"
+           "```{exercise}\n:label: ex-a\n\nDo it.\n```\n\n````{solution} ex-a\n:class: dropdown\n\n"
+           "```python\nprint({1: 2})\n```\n````\n\n    {doc}`indented code`\n")
+    out = conv.cell(src)
+    assert "(a-label)=" not in out
+    assert "**PREEMPT_RT**" in out and "*Lock types*" in out and "`` {term}`x` ``" in out
+    assert "**Exercise 1.1**" in out
+    assert "<details><summary><strong>Solution to Exercise 1.1</strong></summary>\n\n" in out
+    assert "```python\nprint({1: 2})\n```" in out and "    {doc}`indented code`" in out
+    # code cells of every twin are the page's code cells, unchanged
+    import jupytext
+    import nbformat
+
+    for md in sorted((ROOT / "book").glob("*.md")):
+        twin = md.with_suffix(".ipynb")
+        if not twin.exists():
+            continue
+        code = [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
+        tcode = [c.source for c in nbformat.read(twin, as_version=4).cells if c.cell_type == "code"]
+        assert tcode[1:] == code, twin.name  # [0] is the kvmlab set-up cell
+
+
 @pytest.mark.book
 def test_built_pages_reference_nothing_outside():
     _need_book()
