@@ -9,11 +9,20 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 JB_FLAGS ?= -W --keep-going
+SRC_STAMP := _build/.kvmlab-src.stamp
+KVMLAB_SRC := $(shell find src/kvmlab -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
 
 .PHONY: book serve test lint unit booktest browser notebooks sysdeps setup bench clean pair
 
-book: setup pair
+book: setup pair $(SRC_STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+# Executed pages are cached by their own text only, but their outputs come from the kvmlab
+# package (models, verdicts, the stepper's JavaScript): when the package changes, drop the cache.
+$(SRC_STAMP): $(KVMLAB_SRC)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build
+	touch $@
 
 # System packages (Debian): only when missing; apt-get update first.
 sysdeps:

@@ -60,9 +60,11 @@
     this.lassoNote = null;
     this.build();
     var restored = false;
+    this.lastHash = "";   // our key's value in the URL as we last wrote or read it
     if (this.opts.hash !== false) {
       var h = readHash()[this.hashKey()];
       if (h) restored = this.load(h.split(","));
+      this.lastHash = h || "";
     }
     this.render();
     if (restored && root.scrollIntoView && this.opts.scroll !== false) {
@@ -527,7 +529,7 @@
     this.resetBtn.disabled = this.path.length === 1;
     this.counter.textContent = "step " + this.pos + (this.path.length - 1 > this.pos ? " of " + (this.path.length - 1) : "")
       + (fatal ? " · run ended" : "");
-    if (this.opts.hash !== false) this.scheduleHash();
+    if (this.opts.hash !== false && this.traceString() !== this.lastHash) this.scheduleHash();
     if (hadFocus && !this.root.contains(document.activeElement)) {
       // the focused control was rebuilt: keep the keyboard on this stepper
       try { this.root.focus({preventScroll: true}); } catch (e) { this.root.focus(); }
@@ -544,7 +546,13 @@
     if (this.hashTimer) clearTimeout(this.hashTimer);
     this.hashTimer = setTimeout(function () {
       self.hashTimer = null;
-      writeHash(self.hashKey(), self.traceString());
+      var now = readHash()[self.hashKey()] || "";
+      if (now !== self.lastHash) {  // the URL changed under us (a link, an edit): follow it
+        self.onHash();
+        return;
+      }
+      self.lastHash = self.traceString();
+      writeHash(self.hashKey(), self.lastHash);
     }, this.timer ? 400 : 60);
   };
   Player.prototype.traceString = function () {
@@ -553,7 +561,11 @@
   // a link in the page such as <a href="#stepper-ID=0,1,1">, or an edited URL, replays a trace
   Player.prototype.onHash = function () {
     var h = readHash()[this.hashKey()];
-    if (h === undefined || h === this.traceString()) return;
+    if (h === undefined || h === this.traceString()) {
+      this.lastHash = h || "";
+      return;
+    }
+    this.lastHash = h;
     this.stop();
     this.load(h.split(","));
     this.render();
