@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from . import api
 from .engine.errors import KvmlabError, ModelError
@@ -175,10 +174,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _json_default(o: Any):
-    return str(o)
 
 
 if __name__ == "__main__":

@@ -76,12 +76,6 @@ class Packed:
             out.append(self.tl[tid][(s >> (BITS * (tid + 1))) & MASK])
         return tuple(out)
 
-    def done(self, s: int, tid: int) -> bool:
-        return (s >> (BITS * (tid + 1))) & MASK == 0
-
-    def all_done(self, s: int) -> bool:
-        return s >> BITS == 0
-
     # -- steps ------------------------------------------------------------------
     def raw(self, s: int, tid: int):
         """``tid``'s outcome from ``s``: None (finished), a blocked reason, a memoised

@@ -33,6 +33,3 @@ class HlistMixin:
 
     def hlist_unhashed(self, oid: int) -> bool:
         return self.deref(oid)["link"] is None
-
-    def hlist_entries(self, head) -> tuple:
-        return self.get(head)

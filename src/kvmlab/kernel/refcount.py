@@ -100,8 +100,3 @@ class AtomicMixin:
 
     def atomic_inc(self, ref) -> None:
         self.put(ref, self.get(ref) + 1)
-
-    def atomic_dec_and_test(self, ref) -> bool:
-        v = self.get(ref) - 1
-        self.put(ref, v)
-        return v == 0

@@ -45,9 +45,6 @@ def might_sleep(where: str, in_atomic: int, irqs_disabled: int, pid: int, comm: 
     return "\n".join(lines)
 
 
-WAIT_NAMES = {1: "FREE", 2: "SPIN", 3: "CONFIG", 4: "SLEEP", 5: "MAX"}
-
-
 def invalid_wait_context(comm: str, pid: int, lock: str, lock_wt: int, at: tuple[str, str],
                          ctx_wt: int, held: list[tuple[str, int, tuple[str, str]]]) -> str:
     bar = "=" * 29
