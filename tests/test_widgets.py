@@ -9,8 +9,6 @@ import pytest
 
 import kvmlab
 from kvmlab import KvmlabError
-from kvmlab.engine import Model, Program, Variant, line
-from kvmlab.kernel import KernelWorld
 from kvmlab.widgets import Progress, Stepper, compare, export_graph, summary
 from kvmlab.widgets.export import explore, make_system
 from kvmlab.widgets.stepper import reset_page
@@ -140,29 +138,9 @@ def test_html_assets_once_and_ids():
         Stepper("lost_update", "plain", goal_property="no_such_property")
 
 
-class _Evil(Program):
-    fn = "evil</script><script>alert(1)</script>"
-
-    @line("x = '</script><img src=x onerror=alert(1)>';")
-    def only(self, w, t):
-        w["x"] = "</script><!--"
-
-
-class EvilModel(Model):
-    name = "evil"
-    title = "<b>not bold</b>"
-    variants = [Variant("v", "<i>x</i>", programs={"p": _Evil})]
-    properties = {"ok": "</script>"}
-    world = KernelWorld
-
-    def setup(self, w, variant, config, params):
-        w.declare("x", "")
-        w.spawn(variant.programs["p"]("p0", cpu=0))
-
-
-def test_model_text_cannot_break_out_of_the_page():
+def test_model_text_cannot_break_out_of_the_page(evil_model):
     reset_page()
-    s = Stepper(EvilModel, title="</script><script>alert(2)</script>")
+    s = Stepper(evil_model, title="</script><script>alert(2)</script>")
     h = s.to_html(assets=False)
     body = h.split('class="kvmlab-stepper-data">', 1)[1].split("</script>", 1)[0]
     assert "<script" not in body and "<!--" not in body

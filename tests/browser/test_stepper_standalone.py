@@ -25,7 +25,7 @@ APF = "apf_wake-unlock_alloc"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, evil_model):
     from kvmlab.widgets import Stepper
     from kvmlab.widgets.stepper import reset_page
 
@@ -34,7 +34,7 @@ def site(tmp_path_factory):
     b = Stepper("apf_wake", "unlock_alloc", goal_property="no_lost_wakeup")
     assert (a.id, b.id) == (LU, APF)
     root = tmp_path_factory.mktemp("stepper-site")
-    evil = Stepper(_evil_model(), id="evil")
+    evil = Stepper(evil_model, id="evil")
     orig = Stepper("apf_wake", "original", goal_property="no_sleep_in_atomic")
     body = (a._repr_html_() + "<p>Some text between the steppers.</p>" + b._repr_html_()
             + "<p><a id='trace-link' href='#stepper-lost_update-plain=1,1'>a trace link</a></p>"
@@ -64,32 +64,6 @@ def site(tmp_path_factory):
     yield f"http://127.0.0.1:{srv.server_address[1]}/index.html", len(page.encode())
     srv.shutdown()
     srv.server_close()
-
-
-def _evil_model():
-    """Model text full of markup: it must show up as text and never run."""
-    from kvmlab.engine import Model, Program, Variant, line
-    from kvmlab.kernel import KernelWorld
-
-    class Evil(Program):
-        fn = "evil<script>window.pwned=1</script>"
-
-        @line("x = '</script><img src=x onerror=window.pwned=2>';")
-        def only(self, w, t):
-            w["x"] = "<b>bold?</b><!--"
-
-    class EvilModel(Model):
-        name = "evil"
-        title = "<i>not italic</i>"
-        variants = [Variant("v", "<i>x</i>", programs={"p": Evil})]
-        properties = {"ok": "</script>"}
-        world = KernelWorld
-
-        def setup(self, w, variant, config, params):
-            w.declare("x", "")
-            w.spawn(variant.programs["p"]("p0", cpu=0, title="<script>window.pwned=3</script>"))
-
-    return EvilModel
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
