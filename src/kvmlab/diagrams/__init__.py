@@ -398,23 +398,24 @@ def lock_nesting(model, variant=None, config: dict | None = None, params: dict |
     nest: dict[tuple[str, str], str] = {}
     sleeps: dict[tuple[str, str], str] = {}
 
-    def on_edge(key, tid, mv, w):
-        before = sys.load(key).thread(tid)
-        if before is None or "_held" not in before:
-            return
-        held_before = [h for h, _ in before["_held"]]
-        after = w.thread(tid)
-        held_after = [h for h, _ in after["_held"]] if after is not None else []
-        site = sys.programs[tid].steps[before["_pc"]].text
-        for lk in held_after[len(held_before):]:
-            for h in held_before:
-                nest.setdefault((h, lk), site)
-        for ev in w.events:
-            if ev.prop in ("no_sleep_in_atomic", "no_invalid_wait_context"):
+    g = explore(sys, max_states)
+    for i, row in enumerate(g.edges):
+        w0 = sys.load(g.keys[i])
+        for e in row:
+            before = w0.thread(e.tid)
+            if before is None or "_held" not in before:
+                continue
+            held_before = [h for h, _ in before["_held"]]
+            after = sys.load(g.keys[e.target]).thread(e.tid)
+            held_after = [h for h, _ in after["_held"]] if after is not None else []
+            site = sys.programs[e.tid].steps[before["_pc"]].text
+            for lk in held_after[len(held_before):]:
                 for h in held_before:
-                    sleeps.setdefault((h, ev.title), site)
-
-    explore(sys, max_states, on_edge=on_edge)
+                    nest.setdefault((h, lk), site)
+            for ev in e.events:
+                if ev.prop in ("no_sleep_in_atomic", "no_invalid_wait_context"):
+                    for h in held_before:
+                        sleeps.setdefault((h, ev.title), site)
     kinds = dict(getattr(sys, "lock_types", {}) or {})
     rt = bool(sys.config.get("PREEMPT_RT"))
 

@@ -104,7 +104,7 @@ class Explorer:
 
     def __init__(self, system: System, *, max_states: int = 2_000_000, max_seconds: float | None = None,
                  reduction: bool = True, fairness: str | None = None, liveness: bool | None = None,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None, record: bool = False):
         self.sys = system
         self.model = system.model
         self.max_states = max_states
@@ -123,6 +123,8 @@ class Explorer:
             # the termination check always explores the full graph.
             self.reduction = False
         self.progress = progress
+        self.record = record
+        self.graph: dict | None = None
 
     def run(self) -> Result:
         sys = self.sys
@@ -139,6 +141,14 @@ class Explorer:
         found: dict[str, tuple] = {}
         order: list[str] = []
         live = self.liveness
+        record = self.record
+        # record=True keeps the whole graph (for the stepper and diagrams): states in index
+        # order, each expanded state's edges with their reports, why threads could not move,
+        # and what each state breaks
+        rec_states = [init]
+        rec_rows: dict[int, list[tuple]] = {}
+        rec_blocked: dict[int, dict[int, str]] = {}
+        rec_bad: dict[int, list[tuple[str, str, str]]] = {}
         succ: list[list[tuple]] = [] if live else None
         enabled_mask = array("q") if live else None
         terminal = set()
@@ -155,6 +165,8 @@ class Explorer:
 
         for prop, msg in pk.invariants(init, model):
             note(prop, msg, None, 0, None, "invariant")
+            if record:
+                rec_bad.setdefault(0, []).append((prop, msg, "invariant"))
 
         q = deque([(init, 0)])
         check_every = 4096
@@ -168,6 +180,7 @@ class Explorer:
             s, i = q.popleft()
             d1 = depth[i] + 1
             moves_here: list[tuple] = []
+            row: list[tuple] = [] if record else None
             mask = 0
             blocked = None
             nouts = 0
@@ -209,16 +222,26 @@ class Explorer:
                             move_names.append(mv)
                         pmove.append(mid)
                         depth.append(d1)
+                        if record:
+                            rec_states.append(s2)
                         if has_inv:
                             for prop, msg in invariants(s2, model):
                                 note(prop, msg, None, j, None, "invariant")
+                                if record:
+                                    rec_bad.setdefault(j, []).append((prop, msg, "invariant"))
                         if fatal:
                             terminal.add(j)
                         else:
                             q.append((s2, j))
                     if live:
                         moves_here.append((j, tid, mv))
+                    if record:
+                        row.append((j, tid, mv, evs))
             transitions += nouts
+            if record:
+                rec_rows[i] = row
+                if blocked:
+                    rec_blocked[i] = blocked
             if live:
                 while len(succ) <= i:
                     succ.append([])
@@ -227,11 +250,16 @@ class Explorer:
                 enabled_mask[i] = mask
             if not nouts:
                 w = pk.world(s)
+                bad_here = []
                 if blocked:
                     prop, msg = model.stuck_message(w, blocked)
                     note(prop, msg, None, i, None, "stuck")
+                    bad_here.append((prop, msg, "stuck"))
                 for prop, msg in model.end_checks(w):
                     note(prop, msg, None, i, None, "end")
+                    bad_here.append((prop, msg, "end"))
+                if record and bad_here:
+                    rec_bad.setdefault(i, []).extend(bad_here)
             if len(parent) >= self.max_states and q:
                 complete, stopped = False, f"max states ({self.max_states})"
                 break
@@ -257,6 +285,13 @@ class Explorer:
                 note("terminates", "", None, prefix_end, None, "lasso")
         seconds = time.perf_counter() - t0
         del seen
+        if record:
+            self.graph = {"keys": [pk.unpack(x) for x in rec_states],
+                          "rows": [rec_rows.get(i, []) for i in range(nstates)],
+                          "blocked": [rec_blocked.get(i, {}) for i in range(nstates)],
+                          "bad": rec_bad, "fatal": set(terminal),
+                          "parent": list(parent), "pmove": [move_names[m] if k else None
+                                                            for k, m in enumerate(pmove)]}
 
         def path_to(j: int) -> list[str]:
             out = []

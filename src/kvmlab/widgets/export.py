@@ -1,8 +1,7 @@
 """A configuration's full state graph as compact JSON, for the stepper's JavaScript player.
 
-The graph is explored without reduction, breadth first, in exactly the
-order :class:`kvmlab.engine.Explorer` uses (threads in id order, outcomes
-in ``System.expand`` order), so the first path found to a violation is the
+The graph is the one :class:`kvmlab.engine.Explorer` explores without
+reduction (``record=True`` keeps it), so the stepper's "show me" plays the
 explorer's shortest counterexample, move for move.
 
 JSON layout (version 1), chosen to stay small:
@@ -25,12 +24,10 @@ JSON layout (version 1), chosen to stay small:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Blocked, Explorer, KvmlabError, System, Variant
-from ..engine.explorer import find_fair_cycle
+from ..engine import Explorer, KvmlabError, System, Variant
 from ..engine.model import _fmt
 
 FORMAT_VERSION = 1
@@ -57,36 +54,18 @@ class StateGraph:
     bad: dict[int, list[tuple[str, str, str]]]
     parent: list[int]
     pmove: list[str | None]
-    found: dict[str, tuple] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
-    lasso: tuple | None = None
+    violations: list = field(default_factory=list)  # the explorer's, reduction off
     transitions: int = 0
 
-    def path_to(self, j: int) -> list[str]:
-        out = []
-        while j > 0:
-            out.append(self.pmove[j])
-            j = self.parent[j]
-        out.reverse()
-        return out
+    @property
+    def order(self) -> list[str]:
+        return [v.property for v in self.violations]
 
     def counterexamples(self) -> dict[str, dict[str, Any]]:
-        """Property -> shortest counterexample (same as the explorer's, reduction off)."""
-        out = {}
-        for prop in self.order:
-            msg, splat, end, extra, kind = self.found[prop]
-            sched = self.path_to(end)
-            if extra is not None:
-                sched.append(extra)
-            loop_start = None
-            if kind == "lasso":
-                _, cycle = self.lasso
-                loop_start = len(sched)
-                sched = sched + cycle
-                msg = Explorer(self.sys)._lasso_message(sched, loop_start)
-            out[prop] = {"property": prop, "message": msg, "splat": splat, "schedule": sched,
-                         "kind": kind, "loop_start": loop_start}
-        return out
+        """Property -> shortest counterexample (the explorer's, reduction off)."""
+        return {v.property: {"property": v.property, "message": v.message, "splat": v.splat,
+                             "schedule": v.schedule, "kind": v.kind, "loop_start": v.loop_start}
+                for v in self.violations}
 
     def path_nodes(self, schedule: list[str]) -> list[int]:
         """State indices visited by ``schedule`` from the initial state."""
@@ -113,110 +92,34 @@ def make_system(model, variant=None, config=None, params=None) -> System:
     return load(model, variant, config, params)
 
 
-def explore(sys: System, max_states: int = 20000,
-            on_edge: Callable[[tuple, int, str, Any], None] | None = None) -> StateGraph:
-    """Explore ``sys``'s full state graph, mirroring the explorer's BFS order exactly.
+def explore(sys: System, max_states: int = 20000) -> StateGraph:
+    """``sys``'s full state graph, as :class:`kvmlab.engine.Explorer` explores it without reduction.
 
     Raises :class:`KvmlabError` when the graph has more than ``max_states`` states.
     """
-    model = sys.model
-    init = sys.initial
-    seen = {init: 0}
-    keys = [init]
-    parent = [-1]
-    pmove: list[str | None] = [None]
-    edges: list[list[Edge]] = []
-    blocked: list[dict[int, str]] = []
-    fatal: set[int] = set()
-    bad: dict[int, list] = {}
-    found: dict[str, tuple] = {}
-    order: list[str] = []
-    props = type(model).properties
-    live = "terminates" in props
-    enabled_mask: list[int] = []
-    transitions = 0
+    ex = Explorer(sys, max_states=max_states, reduction=False, record=True)
+    r = ex.run()
+    if not r.complete:
+        raise KvmlabError(
+            f"{type(sys.model).name} ({sys.variant.name}): more than {max_states} states; "
+            "a stepper needs a smaller configuration (fewer CPUs, waiters or loops) or a larger max_states")
+    rec = ex.graph
+    keys = rec["keys"]
+    labels: dict[tuple[int, int], dict[str, str | None]] = {}
 
-    def note(prop, msg, splat, end, extra, kind):
-        if prop not in found:
-            found[prop] = (msg, splat, end, extra, kind)
-            order.append(prop)
+    def choice(i: int, tid: int, mv: str, row) -> str | None:
+        # a step that made a choice has several outcomes (or names a non-default one)
+        if ":" not in mv and sum(1 for e in row if e[1] == tid) < 2:
+            return None
+        if (i, tid) not in labels:  # choice names are not kept in the search: ask the step again
+            worlds, _ = sys.attempts(keys[i], tid)
+            labels[i, tid] = {m: _choice_label(w) for m, w in worlds}
+        return labels[i, tid][mv]
 
-    def check_invariants(j, w):
-        for prop, msg in model.invariants(w):
-            bad.setdefault(j, []).append((prop, msg, "invariant"))
-            note(prop, msg, None, j, None, "invariant")
-
-    check_invariants(0, sys.load(init))
-    nthreads = sys.nthreads
-    # every state is expanded in index order (fatal ones get an empty row)
-    i = 0
-    while i < len(keys):
-        if i in fatal:
-            edges.append([])
-            blocked.append({})
-            enabled_mask.append(0)
-            i += 1
-            continue
-        key = keys[i]
-        row: list[Edge] = []
-        why: dict[int, str] = {}
-        mask = 0
-        for tid in range(nthreads):
-            if key[2 + tid] is None:
-                continue
-            try:
-                outs = sys.expand(key, tid)
-            except Blocked as b:
-                why[tid] = b.reason
-                continue
-            mask |= 1 << tid
-            for mv, w in outs:
-                transitions += 1
-                nk = w.key()
-                j = seen.get(nk)
-                is_fatal = False
-                for ev in w.events:
-                    note(ev.prop, ev.title, ev.text, i, mv, "splat")
-                    is_fatal = is_fatal or ev.fatal
-                if j is None:
-                    j = len(keys)
-                    if j >= max_states:
-                        raise KvmlabError(
-                            f"{type(model).name} ({sys.variant.name}): more than {max_states} states; "
-                            "a stepper needs a smaller configuration (fewer CPUs, waiters or loops) "
-                            "or a larger max_states")
-                    seen[nk] = j
-                    keys.append(nk)
-                    parent.append(i)
-                    pmove.append(mv)
-                    check_invariants(j, w)
-                    if is_fatal:
-                        fatal.add(j)
-                if on_edge is not None:
-                    on_edge(key, tid, mv, w)
-                row.append(Edge(tid, mv, _choice_label(w), j, list(w.events)))
-        edges.append(row)
-        blocked.append(why)
-        enabled_mask.append(mask)
-        if not row:
-            w = sys.load(key)
-            if why:
-                prop, msg = model.stuck_message(w, why)
-                bad.setdefault(i, []).append((prop, msg, "stuck"))
-                note(prop, msg, None, i, None, "stuck")
-            for prop, msg in model.end_checks(w):
-                bad.setdefault(i, []).append((prop, msg, "end"))
-                note(prop, msg, None, i, None, "end")
-        i += 1
-    g = StateGraph(sys, keys, edges, blocked, fatal, bad, parent, pmove, found, order,
-                   transitions=transitions)
-    if live and "terminates" not in found:
-        succ = [[(e.target, e.tid, e.move) for e in row] for row in edges]
-        lasso = find_fair_cycle(succ, enabled_mask, type(model).fairness)
-        if lasso is not None:
-            g.lasso = lasso
-            note("terminates", "", None, lasso[0], None, "lasso")
-    return g
+    edges = [[Edge(tid, mv, choice(i, tid, mv, row), j, list(evs)) for j, tid, mv, evs in row]
+             for i, row in enumerate(rec["rows"])]
+    return StateGraph(sys, keys, edges, rec["blocked"], rec["fatal"], rec["bad"], rec["parent"], rec["pmove"],
+                      violations=r.violations, transitions=r.transitions)
 
 
 class _Strings:
