@@ -145,12 +145,13 @@ class Explorer:
         # record=True keeps the whole graph (for the stepper and diagrams): states in index
         # order, each expanded state's edges with their reports, why threads could not move,
         # and what each state breaks
+        # (the termination check needs the edges too, and which threads could move where)
+        keep_rows = live or record
         rec_states = [init]
-        rec_rows: dict[int, list[tuple]] = {}
+        rows: dict[int, list[tuple]] = {}  # state -> [(target, tid, move, reports)]
+        masks: dict[int, int] = {}  # state -> bit set of the threads that could move
         rec_blocked: dict[int, dict[int, str]] = {}
         rec_bad: dict[int, list[tuple[str, str, str]]] = {}
-        succ: list[list[tuple]] = [] if live else None
-        enabled_mask = array("q") if live else None
         terminal = set()
         transitions = 0
         maxd = 0
@@ -179,8 +180,7 @@ class Explorer:
         while q:
             s, i = q.popleft()
             d1 = depth[i] + 1
-            moves_here: list[tuple] = []
-            row: list[tuple] = [] if record else None
+            row: list[tuple] = [] if keep_rows else None
             mask = 0
             blocked = None
             nouts = 0
@@ -233,21 +233,14 @@ class Explorer:
                             terminal.add(j)
                         else:
                             q.append((s2, j))
-                    if live:
-                        moves_here.append((j, tid, mv))
-                    if record:
+                    if keep_rows:
                         row.append((j, tid, mv, evs))
             transitions += nouts
-            if record:
-                rec_rows[i] = row
-                if blocked:
-                    rec_blocked[i] = blocked
-            if live:
-                while len(succ) <= i:
-                    succ.append([])
-                    enabled_mask.append(0)
-                succ[i] = moves_here
-                enabled_mask[i] = mask
+            if keep_rows:
+                rows[i] = row
+                masks[i] = mask
+            if record and blocked:
+                rec_blocked[i] = blocked
             if not nouts:
                 w = pk.world(s)
                 bad_here = []
@@ -276,10 +269,8 @@ class Explorer:
 
         lasso = None
         if live and complete and "terminates" not in found:
-            while len(succ) < nstates:
-                succ.append([])
-                enabled_mask.append(0)
-            lasso = find_fair_cycle(succ, enabled_mask, self.fairness)
+            succ = [[(j, t, mv) for j, t, mv, _ in rows.get(v, ())] for v in range(nstates)]
+            lasso = find_fair_cycle(succ, [masks.get(v, 0) for v in range(nstates)], self.fairness)
             if lasso is not None:
                 prefix_end, cycle = lasso
                 note("terminates", "", None, prefix_end, None, "lasso")
@@ -287,7 +278,7 @@ class Explorer:
         del seen
         if record:
             self.graph = {"keys": [pk.unpack(x) for x in rec_states],
-                          "rows": [rec_rows.get(i, []) for i in range(nstates)],
+                          "rows": [rows.get(i, []) for i in range(nstates)],
                           "blocked": [rec_blocked.get(i, {}) for i in range(nstates)],
                           "bad": rec_bad, "fatal": set(terminal),
                           "parent": list(parent), "pmove": [move_names[m] if k else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import Blocked, KvmlabError
+from .model import _fmt
 from .world import System, World, parse_move
 
 
@@ -26,11 +27,6 @@ def describe(sys: System, w: World) -> dict[str, Any]:
             "locals": {k: _fmt(v) for k, v in t.items() if not k.startswith("_")},
         })
     return {"shared": model.describe_state(w), "threads": threads}
-
-
-def _fmt(v: Any) -> str:
-    from .model import _fmt as f
-    return f(v)
 
 
 class Trace:

@@ -48,7 +48,7 @@ class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, Src
             self.irq_return(tid)
 
     def locks_held(self, tid: int) -> tuple:
-        t = self._th[tid] if self._th[tid] is not None else self.thread(tid)
+        t = self.thread(tid)  # only ever asked for the running thread
         return () if t is None else tuple(h for h, _ in t["_held"])
 
     def thread_status(self, tid: int) -> str:
