@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import Blocked, KvmlabError, StepCrash, StepTimeout, ToolError
 from .model import Model
-from .packed import BITS, MASK, Packed
+from .packed import BITS, MASK, MEMOS, Packed
 from .trace import Trace, replay_moves
 from .watchdog import Watchdog, check_limit
 from .world import System, parse_move
@@ -129,7 +129,7 @@ class Explorer:
     def __init__(self, system: System, *, max_states: int = 2_000_000, max_seconds: float | None = None,
                  reduction: bool = True, fairness: str | None = None, liveness: bool | None = None,
                  progress: Callable[[int, int], None] | None = None, record: bool = False,
-                 step_timeout: float | None = STEP_TIMEOUT):
+                 step_timeout: float | None = STEP_TIMEOUT, memo: str = "readset"):
         self.sys = system
         self.model = system.model
         if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
@@ -152,6 +152,9 @@ class Explorer:
             # check never uses them. Merging local steps keeps every lasso: they are always
             # enabled, deterministic and invisible to the other threads (checked as they run).
             self.reduction = "local"
+        if memo not in MEMOS:
+            raise KvmlabError(f"memo {memo!r}: use one of {', '.join(MEMOS)}")
+        self.memo = memo
         self.progress = progress
         self.record = record
         self.graph: dict | None = None
@@ -160,7 +163,7 @@ class Explorer:
         sys = self.sys
         model = self.model
         t0 = time.perf_counter()
-        pk = Packed(sys, merge=self.reduction)  # True (full), "local" or False
+        pk = Packed(sys, merge=self.reduction, memo=self.memo)  # merge: True (full), "local" or False
         init = pk.pack(sys.initial)
         seen: dict[int, int] = {init: 0}
         parent = array("q", [-1])
@@ -316,6 +319,7 @@ class Explorer:
         maxd = max(depth)
         reached = {tid: {tup[0] for tup in pk.tl[tid][1:]} for tid in range(nthreads)}
         self.stats = {"memo_entries": len(pk.memo) + len(pk.memo2), "memo_misses": pk.memo_misses,
+                      "step_runs": pk.step_runs, "readset_hits": pk.l2_hits, "readset_conflicts": pk.l2_conflicts,
                       "global_parts": len(pk.gl), "thread_parts": sum(len(t) for t in pk.tl)}
 
         lasso = None
