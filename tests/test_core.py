@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from kvmlab import models
-from kvmlab.engine import Explorer, KvmlabError, Model, Program, System, Variant, line
+from kvmlab.engine import Explorer, KvmlabError, Model, Program, System, Variant, ccore, line
 
 CASES = []
 for name in models.names():
@@ -115,3 +115,56 @@ def test_an_escaping_read_is_caught_by_the_comparison():
 def test_bad_memo_is_a_clear_error():
     with pytest.raises(KvmlabError, match="memo"):
         Explorer(System(models.get("lost_update")), memo="fast")
+
+
+needs_c = pytest.mark.skipif(not ccore.available(), reason="the compiled core (kvmlab._core) is not built")
+
+
+def _engine_run(monkeypatch, args, pure, **kw):
+    monkeypatch.setenv("KVMLAB_PURE", "1" if pure else "0")
+    ex = Explorer(System(*args), max_states=300_000, **kw)
+    r = ex.run()
+    assert ex.engine == ("python" if pure else "c")
+    return r
+
+
+def _identical(a, b):
+    _same(a, b)
+    assert [(v.trace, v.splat) for v in a.violations] == [(v.trace, v.splat) for v in b.violations]
+    assert a.to_json() | {"seconds": 0} == b.to_json() | {"seconds": 0}
+
+
+@needs_c
+@pytest.mark.parametrize("name,variant,cfg", CASES, ids=[f"{n}-{v}-{c}" for n, v, c in CASES])
+@pytest.mark.parametrize("how", [{}, {"liveness": False}, {"liveness": False, "reduction": False},
+                                 {"fairness": "strong"}, {"fairness": "weak"}],
+                         ids=["default", "full", "none", "strong", "weak"])
+def test_compiled_core_finds_what_python_finds(monkeypatch, name, variant, cfg, how):
+    args = (models.get(name), variant, cfg)
+    _identical(_engine_run(monkeypatch, args, True, **how), _engine_run(monkeypatch, args, False, **how))
+
+
+@needs_c
+def test_compiled_core_on_bigger_apf_wake(monkeypatch):
+    for variant in ("original", "unlock_alloc", "recheck"):
+        args = (models.get("apf_wake"), variant, {}, {"waiters": 2, "wakers": 2})
+        _identical(_engine_run(monkeypatch, args, True), _engine_run(monkeypatch, args, False))
+
+
+@needs_c
+def test_compiled_core_stops_at_the_same_bound(monkeypatch):
+    args = (models.get("apf_wake"), "recheck", {}, {"waiters": 2, "wakers": 2})
+    a = None
+    for pure in (True, False):
+        monkeypatch.setenv("KVMLAB_PURE", "1" if pure else "0")
+        r = Explorer(System(*args), max_states=5000).run()
+        assert not r.complete and r.exit_code == 3 and r.stopped_by == "max states (5000)"
+        a = a or r
+        assert r.states == a.states
+
+
+def test_pure_python_when_asked(monkeypatch):
+    monkeypatch.setenv("KVMLAB_PURE", "1")
+    ex = Explorer(System(models.get("lost_update")))
+    ex.run()
+    assert ex.engine == "python"

@@ -1,0 +1,220 @@
+"""The explorer's search driven by the optional compiled core (``kvmlab._core``, built by cffi).
+
+C keeps the states, the BFS queue, the seen set, the successor memo on
+(thread, global id, own id) and the edges; Python runs the steps (through
+:class:`~kvmlab.engine.packed.Packed`, both memos) when C meets a state
+whose successors it does not know, and judges what C logs: reports,
+invariants on new global parts, terminal states. The log is kept in the
+order the pure-Python search meets the same things, so both find the same
+states, transitions, verdicts and counterexamples (``tests/test_core.py``
+runs both on every model). Used when the module imports and
+``KVMLAB_PURE`` is not set; never in Pyodide.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from .errors import StepTimeout, ToolError
+from .explorer import Findings, Search, find_fair_cycle
+from .model import Model
+from .packed import BITS, MASK, Packed
+
+try:  # the compiled module is optional: without it the pure-Python search runs
+    from .._core import ffi, lib
+except ImportError:  # pragma: no cover - depends on the build
+    ffi = lib = None
+
+KC_DONE, KC_BUDGET, KC_NEED, KC_FULL, KC_NOMEM = range(5)
+BUDGET = 4096  # states expanded between checks of the time limit and Ctrl-C
+
+
+def available() -> bool:
+    """Is the compiled core importable?"""
+    return lib is not None
+
+
+class CSearch(Search):
+    """A :class:`Search` whose tree and edges live in C."""
+
+    def __init__(self, ctx, n: int):
+        super().__init__("c")
+        self.ctx = ctx
+        self.n = n
+
+    def max_depth(self) -> int:
+        d = lib.kc_depth(self.ctx)
+        return max(ffi.unpack(d, self.nstates)) if self.nstates else 0
+
+    def finish(self) -> None:
+        """Copy the BFS tree out of C (for the counterexamples)."""
+        c, n = self.ctx, self.nstates
+        self.parent = array("q", bytes(ffi.buffer(lib.kc_parent(c), 8 * n)))
+        self.pmove = array("I", bytes(ffi.buffer(lib.kc_pmove(c), 4 * n)))
+
+    def lasso(self, fairness: str):
+        c = self.ctx
+        if lib.kc_scc(c):
+            raise ToolError("out of memory in the termination check")
+        ncomps = lib.kc_ncomps(c)
+        if not ncomps:
+            return None
+        comp = lib.kc_comp(c)
+        cstart = lib.kc_cstart(c)
+        comps = [ffi.unpack(comp + cstart[k], cstart[k + 1] - cstart[k]) for k in range(ncomps)]
+        succ: dict[int, list] = {}
+        masks: dict[int, int] = {}
+        end = ffi.new("int64_t *")
+        names = self.move_names
+        for cp in comps:
+            for v in cp:
+                b = lib.kc_edges(c, v, end)
+                succ[v] = [(lib.kc_edge_dst(c, q), lib.kc_edge_tid(c, q), names[lib.kc_edge_move(c, q)])
+                           for q in range(b, end[0])]
+                masks[v] = lib.kc_mask(c, v)
+        return find_fair_cycle(succ, masks, fairness, comps=comps, n=self.nstates)
+
+
+def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
+    """Explore like :meth:`Explorer._search`, with the loop in C."""
+    sys = ex.sys
+    model = ex.model
+    n = sys.nthreads
+    keep_rows = ex.liveness
+    has_inv = type(model).invariants is not Model.invariants
+    ctx = ffi.gc(lib.kc_new(n, int(keep_rows), int(has_inv), ex.max_states), lib.kc_free)
+    if ctx == ffi.NULL:
+        raise ToolError("out of memory starting the search")
+    sr = CSearch(ctx, n)
+    move_ids: dict[str, int] = {"": 0}
+    move_names = sr.move_names
+    evlist: list[tuple] = [()]  # event id -> the events of a transition
+    evids: dict[tuple, int] = {}
+    cmemo: set[int] = set()  # memo keys C has
+    W = n + 1
+
+    def mid(mv: str) -> int:
+        m = move_ids.get(mv)
+        if m is None:
+            m = move_ids[mv] = len(move_names)
+            move_names.append(mv)
+        return m
+
+    def evid(evs) -> int:
+        if not evs:
+            return -1
+        k = evids.get(evs)
+        if k is None:
+            k = evids[evs] = len(evlist)
+            evlist.append(evs)
+        return k
+
+    def words(s: int) -> list[int]:
+        return [(s >> (BITS * k)) & MASK for k in range(W)]
+
+    def unwords(p) -> int:
+        s = 0
+        for k in range(W):
+            s |= p[k] << (BITS * k)
+        return s
+
+    def put(kind: str, args) -> None:
+        if kind == "memo":
+            rc = lib.kc_memo_put(ctx, *args)
+        else:
+            rc = lib.kc_oneshot(ctx, *args)
+        if rc:
+            raise ToolError("out of memory in the search")
+
+    def resolve(i: int) -> bool:
+        """Give C the successors of every thread of state ``i`` it lacks; False after a crash."""
+        s = unwords(lib.kc_state(ctx, i))
+        gid = s & MASK
+        for tid in range(n):
+            own = (s >> (BITS * (tid + 1))) & MASK
+            if not own:
+                continue
+            mk = (((gid << BITS) | own) << 6) | tid
+            if mk in cmemo:
+                continue
+            try:
+                r = pk.raw(s, tid)
+            except (Exception, StepTimeout) as e:  # a step raised or never returned
+                sr.crash = (i, s, tid, e)
+                return False
+            memoised = pk.memo.get(mk) is r
+            if r.__class__ is str:
+                if memoised:
+                    put("memo", (tid, gid, own, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL))
+                    cmemo.add(mk)
+                else:
+                    put("oneshot", (i, tid, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL))
+                continue
+            if r.__class__ is tuple:  # ("full", [(move, successor, events)])
+                items = r[1]
+                ws: list[int] = []
+                for _, s2, _ in items:
+                    ws += words(s2)
+                put("oneshot", (i, tid, len(items), [mid(mv) for mv, _, _ in items], ws,
+                                [evid(evs) for _, _, evs in items],
+                                [any(e.fatal for e in evs) for _, _, evs in items]))
+                continue
+            put("memo", (tid, gid, own, len(r), [mid(mv) for mv, _, _, _ in r], [ng for _, ng, _, _ in r],
+                         [nt for _, _, nt, _ in r], [evid(evs) for _, _, _, evs in r],
+                         [any(e.fatal for e in evs) for _, _, _, evs in r]))
+            cmemo.add(mk)
+        return True
+
+    def judge() -> None:
+        """Python's part of what C logged, in order: reports, invariants of new states, terminal states."""
+        cnt = ffi.new("int64_t *")
+        log = lib.kc_log(ctx, cnt)
+        if not cnt[0]:
+            return
+        entries = ffi.unpack(log, 4 * cnt[0])
+        for k in range(0, len(entries), 4):
+            kind, a, b, d = entries[k:k + 4]
+            if kind == 1:
+                mv = move_names[d]
+                for ev in evlist[b]:
+                    found.note(ev.prop, ev.title, ev.text, a, mv, "splat")
+            elif kind == 2:
+                s2 = unwords(lib.kc_state(ctx, a))
+                for prop, msg in pk.invariants(s2, model):
+                    found.note(prop, msg, None, a, None, "invariant")
+                if pk.inv_memo.get(s2 & MASK) == [] and lib.kc_inv_clean(ctx, s2 & MASK):
+                    raise ToolError("out of memory in the search")
+            else:
+                s = unwords(lib.kc_state(ctx, a))
+                blocked = {}
+                for tid in range(n):
+                    if (s >> (BITS * (tid + 1))) & MASK:
+                        r = pk.raw(s, tid)
+                        if r.__class__ is str:
+                            blocked[tid] = r
+                ex._terminal(pk, found, s, a, blocked or None)
+
+    if lib.kc_init(ctx, words(init)) < 0:
+        raise ToolError("out of memory starting the search")
+    try:
+        while True:
+            rc = lib.kc_run(ctx, BUDGET)
+            judge()
+            if rc == KC_DONE:
+                break
+            if rc == KC_NEED:
+                if not resolve(lib.kc_need(ctx)):
+                    break
+            elif rc == KC_FULL:
+                sr.complete, sr.stopped = False, f"max states ({ex.max_states})"
+                break
+            elif rc == KC_NOMEM:
+                raise ToolError(f"out of memory after {lib.kc_nstates(ctx)} states")
+            elif ex._limits(sr, lib.kc_nstates(ctx), lib.kc_transitions(ctx), t0):
+                break
+    except KeyboardInterrupt:
+        sr.complete, sr.stopped = False, "interrupted"
+    sr.nstates = lib.kc_nstates(ctx)
+    sr.transitions = lib.kc_transitions(ctx)
+    sr.finish()
+    return sr
