@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - depends on the build
     ffi = lib = None
 
 KC_DONE, KC_BUDGET, KC_NEED, KC_FULL, KC_NOMEM = range(5)
-BUDGET = 4096  # states expanded between checks of the time limit and Ctrl-C
+BUDGET = 1024  # states expanded between checks of the time limit and Ctrl-C
 
 
 def available() -> bool:
@@ -197,7 +197,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
     if lib.kc_init(ctx, words(init)) < 0:
         raise ToolError("out of memory starting the search")
     try:
-        while True:
+        stop = ex._limits(sr, 1, 0, t0)  # progress is reported from the first state on, as in Python
+        while not stop:
             rc = lib.kc_run(ctx, BUDGET)
             judge()
             if rc == KC_DONE:
@@ -210,8 +211,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 break
             elif rc == KC_NOMEM:
                 raise ToolError(f"out of memory after {lib.kc_nstates(ctx)} states")
-            elif ex._limits(sr, lib.kc_nstates(ctx), lib.kc_transitions(ctx), t0):
-                break
+            elif rc == KC_BUDGET:
+                stop = ex._limits(sr, lib.kc_nstates(ctx), lib.kc_transitions(ctx), t0)
     except KeyboardInterrupt:
         sr.complete, sr.stopped = False, "interrupted"
     sr.nstates = lib.kc_nstates(ctx)
