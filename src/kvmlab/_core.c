@@ -23,6 +23,7 @@
 
 #define E_SUCC 0
 #define E_BLOCKED 1
+#define E_DEP 2 /* the outcome also depends on other threads' parts: see the second-level table */
 
 typedef struct kc_ctx {
     int W, n, keep_rows, has_inv;
@@ -34,7 +35,11 @@ typedef struct kc_ctx {
     int64_t cursor, qlen, transitions;
     /* memo: key -> entry */
     uint64_t *mk; int32_t *mv; int64_t mmask, mcount;
-    int32_t *ekind, *eoff, *en; int64_t ne, ecap;
+    int32_t *ekind, *eoff, *en, *edoff; int64_t ne, ecap;
+    /* second level, for E_DEP entries: (first-level key, the dep threads' ids) -> entry */
+    int32_t *m2h; int64_t m2mask, m2count;
+    uint64_t *m2key; int64_t *m2off; int32_t *m2val; int64_t nm2, m2cap;
+    uint32_t *ids; int64_t nids, idscap;   /* dep thread lists, dep ids of keys, successors' new dep ids */
     uint32_t *smove, *sg, *sown; int32_t *sev; uint8_t *sfatal; int64_t ns, scap;
     /* one-shot successors of the state being expanded (not memoisable) */
     int64_t os_state; uint64_t os_mask, os_blocked;
@@ -77,7 +82,8 @@ void kc_free(kc_ctx *c) {
     if (!c) return;
     void *ps[] = {c->st, c->ht, c->parent, c->pmove, c->depth, c->term, c->mk, c->mv, c->ekind, c->eoff, c->en,
                   c->smove, c->sg, c->sown, c->sev, c->sfatal, c->os_move, c->os_words, c->os_ev, c->os_fatal,
-                  c->inv_clean, c->rb, c->re, c->mask, c->edst, c->etid, c->emove, c->log, c->comp, c->cstart};
+                  c->inv_clean, c->rb, c->re, c->mask, c->edst, c->etid, c->emove, c->log, c->comp, c->cstart,
+                  c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids};
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) free(ps[k]);
     free(c);
 }
@@ -174,30 +180,43 @@ static int32_t memo_find(kc_ctx *c, uint64_t key) {
     return -1;
 }
 
-/* A memo entry for (tid, gid, own): blocked (n < 0) or n successors (move, global id, own id, event id, fatal). */
-int kc_memo_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int n, const uint32_t *moves, const uint32_t *gs,
-                const uint32_t *owns, const int32_t *evs, const uint8_t *fatal) {
-    if ((c->mcount + 1) * 2 > c->mmask + 1 && memo_rehash(c, (c->mmask + 1) * 2)) return -1;
+static int64_t push_ids(kc_ctx *c, const uint32_t *src, int64_t k) {
+    if (c->nids + k > c->idscap) {
+        int64_t cap = c->idscap ? c->idscap : 4096;
+        while (cap < c->nids + k) cap *= 2;
+        uint32_t *a = realloc(c->ids, (size_t)cap * 4); if (!a) return -1;
+        c->ids = a; c->idscap = cap;
+    }
+    int64_t off = c->nids;
+    if (k) memcpy(c->ids + off, src, (size_t)k * 4);
+    c->nids += k;
+    return off;
+}
+
+/* a new entry: blocked (n < 0) or n successors (move, global id, own id, event id, fatal) */
+static int64_t new_entry(kc_ctx *c, int n, const uint32_t *moves, const uint32_t *gs, const uint32_t *owns,
+                         const int32_t *evs, const uint8_t *fatal) {
     if (c->ne + 1 > c->ecap) {
         int64_t cap = c->ecap ? c->ecap * 2 : 1024;
         int32_t *k = realloc(c->ekind, (size_t)cap * 4); if (!k) return -1; c->ekind = k;
         int32_t *a = realloc(c->eoff, (size_t)cap * 4); if (!a) return -1; c->eoff = a;
         int32_t *b = realloc(c->en, (size_t)cap * 4); if (!b) return -1; c->en = b;
+        int32_t *d = realloc(c->edoff, (size_t)cap * 4); if (!d) return -1; c->edoff = d;
         c->ecap = cap;
     }
     int64_t e = c->ne++;
     c->ekind[e] = n < 0 ? E_BLOCKED : E_SUCC;
-    c->eoff[e] = (int32_t)c->ns; c->en[e] = n < 0 ? 0 : n;
+    c->eoff[e] = (int32_t)c->ns; c->en[e] = n < 0 ? 0 : n; c->edoff[e] = -1;
     if (n > 0) {
         int64_t cap2 = c->scap ? c->scap : 1024;
         while (cap2 < c->ns + n) cap2 *= 2;
         if (cap2 != c->scap) {
-        uint32_t *p1 = realloc(c->smove, (size_t)cap2 * 4); if (!p1) return -1; c->smove = p1;
-        uint32_t *p2 = realloc(c->sg, (size_t)cap2 * 4); if (!p2) return -1; c->sg = p2;
-        uint32_t *p3 = realloc(c->sown, (size_t)cap2 * 4); if (!p3) return -1; c->sown = p3;
-        int32_t *p4 = realloc(c->sev, (size_t)cap2 * 4); if (!p4) return -1; c->sev = p4;
-        uint8_t *p5 = realloc(c->sfatal, (size_t)cap2); if (!p5) return -1; c->sfatal = p5;
-        c->scap = cap2;
+            uint32_t *p1 = realloc(c->smove, (size_t)cap2 * 4); if (!p1) return -1; c->smove = p1;
+            uint32_t *p2 = realloc(c->sg, (size_t)cap2 * 4); if (!p2) return -1; c->sg = p2;
+            uint32_t *p3 = realloc(c->sown, (size_t)cap2 * 4); if (!p3) return -1; c->sown = p3;
+            int32_t *p4 = realloc(c->sev, (size_t)cap2 * 4); if (!p4) return -1; c->sev = p4;
+            uint8_t *p5 = realloc(c->sfatal, (size_t)cap2); if (!p5) return -1; c->sfatal = p5;
+            c->scap = cap2;
         }
         for (int k = 0; k < n; k++) {
             c->smove[c->ns + k] = moves[k]; c->sg[c->ns + k] = gs[k]; c->sown[c->ns + k] = owns[k];
@@ -205,13 +224,109 @@ int kc_memo_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int n, const uin
         }
         c->ns += n;
     }
-    uint64_t key = mkey(gid, own, tid);
+    return e;
+}
+
+static int map_put(kc_ctx *c, uint64_t key, int32_t e) {
+    if ((c->mcount + 1) * 2 > c->mmask + 1 && memo_rehash(c, (c->mmask + 1) * 2)) return -1;
     uint64_t h = mix(key) & (uint64_t)c->mmask;
     while (c->mv[h] >= 0) {
-        if (c->mk[h] == key) { c->mv[h] = (int32_t)e; return 0; }
+        if (c->mk[h] == key) { c->mv[h] = e; return 0; }
         h = (h + 1) & (uint64_t)c->mmask;
     }
-    c->mk[h] = key; c->mv[h] = (int32_t)e; c->mcount++;
+    c->mk[h] = key; c->mv[h] = e; c->mcount++;
+    return 0;
+}
+
+/* A memo entry for (tid, gid, own): blocked (n < 0) or n successors (move, global id, own id, event id, fatal). */
+int kc_memo_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int n, const uint32_t *moves, const uint32_t *gs,
+                const uint32_t *owns, const int32_t *evs, const uint8_t *fatal) {
+    int64_t e = new_entry(c, n, moves, gs, owns, evs, fatal);
+    if (e < 0) return -1;
+    return map_put(c, mkey(gid, own, tid), (int32_t)e);
+}
+
+static uint64_t key2_hash(uint64_t key, const uint32_t *ids, int k) {
+    return mix(key ^ hash_words(ids, k));
+}
+
+static int m2_rehash(kc_ctx *c, int64_t size) {
+    int32_t *h = malloc((size_t)size * 4);
+    if (!h) return -1;
+    for (int64_t k = 0; k < size; k++) h[k] = -1;
+    for (int64_t r = 0; r < c->nm2; r++) {
+        int32_t e1 = memo_find(c, c->m2key[r]);
+        int k = c->en[e1];
+        uint64_t x = key2_hash(c->m2key[r], c->ids + c->m2off[r], k) & (uint64_t)(size - 1);
+        while (h[x] >= 0) x = (x + 1) & (uint64_t)(size - 1);
+        h[x] = (int32_t)r;
+    }
+    free(c->m2h);
+    c->m2h = h; c->m2mask = size - 1;
+    return 0;
+}
+
+/* The entry for thread t of state s (following an E_DEP entry to the second level), or -1. */
+static int32_t lookup(kc_ctx *c, const uint32_t *s, int t) {
+    uint64_t key = mkey(s[0], s[t + 1], t);
+    int32_t e = memo_find(c, key);
+    if (e < 0 || c->ekind[e] != E_DEP) return e;
+    int k = c->en[e];
+    uint32_t ids[64];
+    for (int q = 0; q < k; q++) ids[q] = s[c->ids[c->eoff[e] + q] + 1];
+    if (!c->m2h) return -1;
+    uint64_t x = key2_hash(key, ids, k) & (uint64_t)c->m2mask;
+    int32_t r;
+    while ((r = c->m2h[x]) >= 0) {
+        if (c->m2key[r] == key && !memcmp(c->ids + c->m2off[r], ids, (size_t)k * 4)) return c->m2val[r];
+        x = (x + 1) & (uint64_t)c->m2mask;
+    }
+    return -1;
+}
+
+/* A memo entry for (tid, gid, own) that also depends on threads deps[0..k) having ids depids: blocked (n < 0) or
+   n successors, each also giving the new ids of the dep threads (newdeps[k * successor + q]). */
+int kc_memo_dep_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int k, const uint32_t *deps,
+                    const uint32_t *depids, int n, const uint32_t *moves, const uint32_t *gs, const uint32_t *owns,
+                    const uint32_t *newdeps, const int32_t *evs, const uint8_t *fatal) {
+    uint64_t key = mkey(gid, own, tid);
+    int32_t e1 = memo_find(c, key);
+    if (e1 < 0) {
+        int64_t e = new_entry(c, 0, NULL, NULL, NULL, NULL, NULL);
+        int64_t off = push_ids(c, deps, k);
+        if (e < 0 || off < 0) return -1;
+        c->ekind[e] = E_DEP; c->eoff[e] = (int32_t)off; c->en[e] = k;
+        if (map_put(c, key, (int32_t)e)) return -1;
+        e1 = (int32_t)e;
+    } else if (c->ekind[e1] != E_DEP || c->en[e1] != k) {
+        return -2;
+    }
+    int64_t e2 = new_entry(c, n, moves, gs, owns, evs, fatal);
+    if (e2 < 0) return -1;
+    if (n > 0) {
+        int64_t off = push_ids(c, newdeps, (int64_t)n * k);
+        if (off < 0) return -1;
+        c->edoff[e2] = (int32_t)off;
+    }
+    int64_t koff = push_ids(c, depids, k);
+    if (koff < 0) return -1;
+    if (c->nm2 + 1 > c->m2cap) {
+        int64_t cap = c->m2cap ? c->m2cap * 2 : 1024;
+        uint64_t *a = realloc(c->m2key, (size_t)cap * 8); if (!a) return -1; c->m2key = a;
+        int64_t *b = realloc(c->m2off, (size_t)cap * 8); if (!b) return -1; c->m2off = b;
+        int32_t *d = realloc(c->m2val, (size_t)cap * 4); if (!d) return -1; c->m2val = d;
+        c->m2cap = cap;
+    }
+    int64_t r = c->nm2++;
+    c->m2key[r] = key; c->m2off[r] = koff; c->m2val[r] = (int32_t)e2;
+    if ((c->nm2 * 2 > c->m2mask + 1 || !c->m2h) && m2_rehash(c, c->m2h ? (c->m2mask + 1) * 2 : 4096)) return -1;
+    else {
+        /* m2_rehash inserted every record; otherwise insert this one */
+        uint64_t x = key2_hash(key, depids, k) & (uint64_t)c->m2mask;
+        int found = 0;
+        while (c->m2h[x] >= 0) { if (c->m2h[x] == (int32_t)r) { found = 1; break; } x = (x + 1) & (uint64_t)c->m2mask; }
+        if (!found) c->m2h[x] = (int32_t)r;
+    }
     return 0;
 }
 
@@ -298,12 +413,11 @@ int kc_run(kc_ctx *c, int64_t budget) {
         if (c->term[i]) { c->cursor++; continue; }
         if (budget-- <= 0) return KC_BUDGET;
         const uint32_t *s = c->st + i * W;
-        uint32_t gid = s[0];
         int oneshot = c->os_state == i;
         /* every live thread needs an answer before the state is expanded */
         for (int t = 0; t < c->n; t++) {
             if (!s[t + 1] || (oneshot && (c->os_mask >> t & 1))) continue;
-            if (memo_find(c, mkey(gid, s[t + 1], t)) < 0) { c->need = i; return KC_NEED; }
+            if (lookup(c, s, t) < 0) { c->need = i; return KC_NEED; }
         }
         uint32_t d1 = c->depth[i] + 1;
         int64_t e0 = c->nedge, nouts = 0;
@@ -322,13 +436,16 @@ int kc_run(kc_ctx *c, int64_t budget) {
                 }
                 continue;
             }
-            int32_t e = memo_find(c, mkey(c->st[i * W], own, t));
+            int32_t e1 = memo_find(c, mkey(c->st[i * W], own, t));
+            int32_t e = lookup(c, c->st + i * W, t);
             if (c->ekind[e] == E_BLOCKED) continue;
             mask |= 1ULL << t;
+            int dk = c->ekind[e1] == E_DEP ? c->en[e1] : 0;
             for (int k = 0; k < c->en[e]; k++) {
                 int64_t q = c->eoff[e] + k;
                 memcpy(w, c->st + i * W, (size_t)W * 4);
                 w[0] = c->sg[q]; w[t + 1] = c->sown[q];
+                for (int d = 0; d < dk; d++) w[c->ids[c->eoff[e1] + d] + 1] = c->ids[c->edoff[e] + (int64_t)k * dk + d];
                 if (succ(c, i, t, w, c->smove[q], c->sev[q], c->sfatal[q], d1)) return KC_NOMEM;
                 nouts++;
             }

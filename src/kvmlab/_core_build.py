@@ -14,6 +14,9 @@ void kc_free(kc_ctx *c);
 int64_t kc_init(kc_ctx *c, const uint32_t *w);
 int kc_memo_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int n, const uint32_t *moves, const uint32_t *gs,
                 const uint32_t *owns, const int32_t *evs, const uint8_t *fatal);
+int kc_memo_dep_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int k, const uint32_t *deps,
+                    const uint32_t *depids, int n, const uint32_t *moves, const uint32_t *gs, const uint32_t *owns,
+                    const uint32_t *newdeps, const int32_t *evs, const uint8_t *fatal);
 int kc_oneshot(kc_ctx *c, int64_t state, int tid, int n, const uint32_t *moves, const uint32_t *words,
                const int32_t *evs, const uint8_t *fatal);
 int kc_inv_clean(kc_ctx *c, uint32_t gid);

@@ -119,12 +119,35 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         return s
 
     def put(kind: str, args) -> None:
-        if kind == "memo":
-            rc = lib.kc_memo_put(ctx, *args)
-        else:
-            rc = lib.kc_oneshot(ctx, *args)
+        fn = {"memo": lib.kc_memo_put, "dep": lib.kc_memo_dep_put, "oneshot": lib.kc_oneshot}[kind]
+        rc = fn(ctx, *args)
+        if rc == -2:
+            raise AssertionError("the C memo disagrees with Packed.memo on what a step depends on")
         if rc:
             raise ToolError("out of memory in the search")
+
+    def put_dep(tid: int, gid: int, own: int, s: int, deps: tuple) -> bool:
+        """Copy a second-level (other threads') memo entry to C, if Packed has one for ``s``."""
+        ids = [(s >> (BITS * (j + 1))) & MASK for j in deps]
+        mk2 = (((((gid << BITS) | own) << 6) | tid),) + tuple(ids)
+        r2 = pk.memo2.get(mk2)
+        if r2 is None:
+            return False
+        k = len(deps)
+        if r2.__class__ is str:
+            put("dep", (tid, gid, own, k, list(deps), ids, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,
+                        ffi.NULL))
+        else:
+            newdeps: list[int] = []
+            for _, _, _, others, _ in r2:
+                if tuple(j for j, _ in others) != deps:
+                    return False
+                newdeps += [nj for _, nj in others]
+            put("dep", (tid, gid, own, k, list(deps), ids, len(r2), [mid(mv) for mv, *_ in r2],
+                        [x[1] for x in r2], [x[2] for x in r2], newdeps, [evid(x[4]) for x in r2],
+                        [any(e.fatal for e in x[4]) for x in r2]))
+        cmemo.add(mk2)
+        return True
 
     def resolve(i: int) -> bool:
         """Give C the successors of every thread of state ``i`` it lacks; False after a crash."""
@@ -137,12 +160,18 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             mk = (((gid << BITS) | own) << 6) | tid
             if mk in cmemo:
                 continue
+            e = pk.memo.get(mk)
+            if e.__class__ is tuple and (mk,) + tuple((s >> (BITS * (j + 1))) & MASK for j in e[1]) in cmemo:
+                continue
             try:
                 r = pk.raw(s, tid)
             except (Exception, StepTimeout) as e:  # a step raised or never returned
                 sr.crash = (i, s, tid, e)
                 return False
-            memoised = pk.memo.get(mk) is r
+            e = pk.memo.get(mk)
+            if e.__class__ is tuple and put_dep(tid, gid, own, s, e[1]):
+                continue
+            memoised = e is r
             if r.__class__ is str:
                 if memoised:
                     put("memo", (tid, gid, own, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL))
