@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - depends on the build
     ffi = lib = None
 
 KC_DONE, KC_BUDGET, KC_NEED, KC_FULL, KC_NOMEM = range(5)
-BUDGET = 1024  # states expanded between checks of the time limit and Ctrl-C
+BUDGET = 256  # states expanded between checks of the time limit and Ctrl-C
 
 
 def available() -> bool:
@@ -227,6 +227,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         raise ToolError("out of memory starting the search")
     try:
         stop = ex._limits(sr, 1, 0, t0)  # progress is reported from the first state on, as in Python
+        last = 0
         while not stop:
             rc = lib.kc_run(ctx, BUDGET)
             judge()
@@ -240,7 +241,9 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 break
             elif rc == KC_NOMEM:
                 raise ToolError(f"out of memory after {lib.kc_nstates(ctx)} states")
-            elif rc == KC_BUDGET:
+            cur = lib.kc_cursor(ctx)
+            if cur - last >= BUDGET:  # every BUDGET states expanded, however the loop stopped
+                last = cur
                 stop = ex._limits(sr, lib.kc_nstates(ctx), lib.kc_transitions(ctx), t0)
     except KeyboardInterrupt:
         sr.complete, sr.stopped = False, "interrupted"
