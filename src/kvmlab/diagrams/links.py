@@ -29,8 +29,9 @@ SCRIPT = r"""
     return "{" + ks.map(function (k) { return JSON.stringify(k) + ":" + canon(o[k]); }).join(",") + "}";
   }
   function sysKey(d) { return canon({m: d.model, v: d.variant, c: d.config || {}, p: d.params || {}}); }
-  function data(root) {
-    if (root.__kvmlabData === undefined) {
+  function data(root) {  // the player keeps the graph (and removes its script element once mounted)
+    if (root.__kvmlabPlayer && root.__kvmlabPlayer.d) return root.__kvmlabPlayer.d;
+    if (!root.__kvmlabData) {
       var s = root.querySelector("script.kvmlab-stepper-data");
       try { root.__kvmlabData = s ? JSON.parse(s.textContent) : null; } catch (e) { root.__kvmlabData = null; }
     }
@@ -105,7 +106,7 @@ SCRIPT = r"""
   }
   function linkTimeline(box, meta, root) {
     var n = 0;
-    box.querySelectorAll("g.kvs-step").forEach(function (g) {
+    box.querySelectorAll("g.kvs_step").forEach(function (g) {
       var k = stepOf(g, /step(\d+)$/);
       if (k < 1) return;
       n++;
@@ -115,7 +116,7 @@ SCRIPT = r"""
   }
   function linkStates(box, meta, root) {
     var d = data(root), nodes = {};
-    box.querySelectorAll("g.kvs-state").forEach(function (g) {
+    box.querySelectorAll("g.kvs_state").forEach(function (g) {
       var i = stepOf(g, /state(\d+)$/);
       if (i < 0 || i >= d.states.length) return;
       nodes[i] = g;
