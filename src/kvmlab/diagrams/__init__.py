@@ -281,14 +281,16 @@ def timeline(violation_or_trace, system=None, *, title: str | None = None) -> Di
             name = f"c{r}_{t}"
             row.append(name)
             if t == st["thread"]:
-                text = f"{st['n']}. " + _wrap_code(st["c"], STEP_WRAP)
+                num = f"{st['n']}. "
+                text = num + _wrap_code(st["c"], STEP_WRAP).replace("\n", "\n" + " " * len(num))
                 if st.get("choices"):
                     text += f"\n[{', '.join(st['choices'])}]"
                 tip = f"step {st['n']}, {st['label']}: {st['fn']}()"
-                attrs = f'label="{_esc(text)}", tooltip="{_esc(tip)}", id="step{r}", class="kvs_step"'
+                attrs = f'label="{_left(text)}", tooltip="{_esc(tip)}", id="step{r}", class="kvs_step"'
                 if st.get("splats"):
                     ttl = "; ".join(s["title"] for s in st["splats"])
-                    attrs = (f'label="{_esc(text)}\\n⚠ {_esc(_wrap(ttl, STEP_WRAP))}", tooltip="{_esc(tip)}", '
+                    label = _left(text + "\n⚠ " + _wrap(ttl, STEP_WRAP))
+                    attrs = (f'label="{label}", tooltip="{_esc(tip)}", '
                              f'id="step{r}", class="kvs_step", style="rounded,filled,bold", fillcolor="{_BAD_FILL}", '
                              f'color="{_BAD_LINE}", penwidth=2')
                 lines.append(f"{name} [{attrs}];")
@@ -385,6 +387,11 @@ def _esc(s: str, raw: bool = False) -> str:
     if not raw:
         s = s.replace("\\", "\\\\")
     return s.replace('"', '\\"').replace("\n", "\\n")
+
+
+def _left(s: str) -> str:
+    """Escape for dot with every line left-justified (code reads as code)."""
+    return "".join(_esc(line) + "\\l" for line in str(s).split("\n"))
 
 
 # ------------------------------------------------------------------------------------ state graph
