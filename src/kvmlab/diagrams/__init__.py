@@ -236,7 +236,7 @@ def _end_states(steps, sys, n) -> list[str]:
                 why = f"blocked: {b.reason}"
             except Exception:
                 pass
-        out.append(f"at: {th.get('line', '')}\n{why}".strip())
+        out.append((_wrap_code(f"at: {th.get('line', '')}", STEP_WRAP) + "\n" + _wrap(why, STEP_WRAP)).rstrip())
     return out
 
 
@@ -365,8 +365,22 @@ def _shared_text(d: dict, width: int = 40) -> str:
 
 
 def _wrap_code(c: str, width: int) -> str:
-    """A C line wrapped at spaces only (never inside an identifier or an operator)."""
-    return "\n".join(_wrap(line, width) for line in str(c).split("\n"))
+    """A C line wrapped at spaces only (never inside an identifier or an operator).
+
+    A short head such as ``if`` stays with a long word after it (the line runs
+    over ``width``) rather than being left alone on its line.
+    """
+    out = []
+    for line in str(c).split("\n"):
+        cur = ""
+        for word in line.split(" "):
+            if cur.strip() and len(cur) + 1 + len(word) > width and len(cur) >= width // 3:
+                out.append(cur)
+                cur = word
+            else:
+                cur = f"{cur} {word}" if cur else word
+        out.append(cur)
+    return "\n".join(out)
 
 
 def _wrap(s: str, width: int) -> str:

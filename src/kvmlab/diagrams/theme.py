@@ -2,7 +2,7 @@
 
 The palette is a set of CSS custom properties (``--kv-fg``, ``--kv-bad``, ...),
 light by default and dark under pydata's ``html[data-theme=dark]``,
-JupyterLab's ``body[data-jp-theme-light=false]``, or a dark
+JupyterLab's ``body[data-jp-theme-light=false]``, VS Code's ``body.vscode-dark``, or a dark
 ``prefers-color-scheme`` where the page has no theme of its own. Graphviz
 SVGs (class ``kvmlab-svg``) keep their literal colours as attributes; the
 stylesheet maps each colour the diagrams use onto the palette, so a diagram
@@ -43,8 +43,8 @@ SVG_COLOURS = {
     "#1a7f37": "ok", "#fff8c5": "warn-bg",
 }
 
-DARK_SELECTORS = "html[data-theme=dark],body[data-jp-theme-light=false]"
-AUTO_DARK = "html:not([data-theme]) body:not([data-jp-theme-light])"
+DARK_SELECTORS = "html[data-theme=dark],body[data-jp-theme-light=false],body.vscode-dark"
+AUTO_DARK = "html:not([data-theme]) body:not([data-jp-theme-light]):not(.vscode-light)"
 
 BEGIN = "/* BEGIN kvmlab output theme"
 END = "/* END kvmlab output theme */"
