@@ -68,6 +68,7 @@ _COMPONENTS = """\
 .kvmlab-diagram svg{max-width:none;height:auto;display:block}
 .kvmlab-diagram .kv-caption{font-size:.85rem;color:var(--kv-muted);margin:.2rem 0}
 .kvmlab-diagram g.kvs-linked{cursor:pointer}
+.kvmlab-diagram g.kvs-linked :is(polygon,path,ellipse){pointer-events:all}
 .kvmlab-diagram g.kvs-linked:hover polygon,.kvmlab-diagram g.kvs-linked:focus polygon,
 .kvmlab-diagram g.kvs-linked:hover path,.kvmlab-diagram g.kvs-linked:focus path{stroke:var(--kv-info);stroke-width:2.5}
 .kvmlab-diagram g.kvs-current polygon,.kvmlab-diagram g.kvs-current path{stroke:var(--kv-current);stroke-width:4}
