@@ -376,12 +376,17 @@ def zap_warn(w, t) -> None:
         ]), title="WARNING: mmu_spte_clear_track_bits(): SPTE maps a page nobody holds")
 
 
-def zap_accessed(w, t) -> None:
-    """kvm_set_pfn_accessed(pfn), per the variant."""
-    if w.variant.flags.get("reserved_rule", "fixed") == "old":
-        touches = not kvm_is_reserved_pfn(w, PFN)
-    else:
-        touches = not kvm_is_reserved_pfn(w, PFN) and not kvm_is_zone_device_pfn(w, PFN)
+def zap_accessed(w, t, zone_check: bool = True) -> None:
+    """kvm_set_pfn_accessed(pfn): mark_page_accessed() unless the guard skips the pfn.
+
+    The guard is the step's own: ``!kvm_is_reserved_pfn(pfn)`` before
+    a78986aae9b2 (``zone_check=False``), plus ``!kvm_is_zone_device_pfn(pfn)``
+    after it. ``kvm_is_reserved_pfn()`` itself follows the variant's
+    ``reserved_rule``.
+    """
+    touches = not kvm_is_reserved_pfn(w, PFN)
+    if touches and zone_check:
+        touches = not kvm_is_zone_device_pfn(w, PFN)
     if touches and is_zone_device_page(w, PFN):
         device_pfn_in_page_machinery(w, "mark_page_accessed()")
 
@@ -500,7 +505,7 @@ class TeardownOld(Teardown):
 
     @line(ACCESSED_OLD, fn="mmu_spte_clear_track_bits")
     def s_accessed(self, w, t):
-        zap_accessed(w, t)
+        zap_accessed(w, t, zone_check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -512,10 +517,11 @@ class VmExit(Program):
 
     fn = "kvm_mmu_zap_all"
 
-    @line("mmu_notifier_release(mm);   /* after the vCPU thread has exited */", fn="exit_mmap")
+    @line("mmu_notifier_release(mm);   /* after the vCPU threads have exited */", fn="exit_mmap")
     def notifier_release(self, w, t):
-        if not w.done(self.vcpu):
-            raise Blocked("waiting for the vCPU thread to exit")
+        for v in getattr(self, "vcpus", (self.vcpu,)):
+            if not w.done(v):
+                raise Blocked("waiting for the vCPU threads to exit")
 
     @line("spin_lock(&kvm->mmu_lock);")
     def lock(self, w, t):
@@ -552,9 +558,11 @@ class VmExit(Program):
 
 
 class VmExitOld(VmExit):
+    """Before a78986aae9b2: the accessed marking has only the kvm_is_reserved_pfn() guard."""
+
     @line(ACCESSED_OLD, fn="mmu_spte_clear_track_bits")
     def accessed(self, w, t):
-        zap_accessed(w, t)
+        zap_accessed(w, t, zone_check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -586,6 +594,8 @@ class ZoneDevice(Model):
         "user": Param("kvm", choices=("kvm", "kvm_exit", "mmap"),
                       help="who maps the device: a KVM guest (kvm), a KVM guest whose QEMU exits "
                            "(kvm_exit), or a plain mmap() without KVM (mmap)"),
+        "vcpus": Param(1, 1, 2, "vCPUs faulting on the device page (each takes its own gup reference); "
+                                "ignored with user=mmap"),
     }
     properties = {
         "teardown_completes": "memunmap_pages() finishes: no page or pgmap reference is left behind",
@@ -632,9 +642,15 @@ class ZoneDevice(Model):
                                              title="vCPU: EPT violation on a /dev/dax-backed guest page"))
         w.spawn(variant.programs["teardown"]("teardown", cpu=1, comm="ndctl",
                                              title="device unbind: kill_dev_dax(), memunmap_pages()"))
+        vcpus = (0,)
+        if user != "mmap" and params["vcpus"] > 1:
+            vcpus = (0, 2 if user != "kvm_exit" else 3)
         if user == "kvm_exit":
             w.spawn(variant.programs["exit"]("exit", cpu=2, comm="qemu", title="QEMU exits: exit_mmap()",
-                                             vcpu=0))
+                                             vcpu=0, vcpus=vcpus))
+        if len(vcpus) > 1:
+            w.spawn(variant.programs["vcpu"]("vcpu1", cpu=vcpus[1], comm="qemu-vcpu1",
+                                             title="a second vCPU: EPT violation on the same page"))
 
     def invariants(self, w):
         if w["spte"] and not w["user pte"] and w["mmu_notifier_count"] == 0:
