@@ -707,6 +707,54 @@ def lab_variant(vcpu_cls, name: str = "mine", desc: str = "my release rule") -> 
     return ZoneDevice.variant("refcounted").derive(name, desc, programs={"vcpu": vcpu_cls}, buggy=False)
 
 
+# ---------------------------------------------------------------------------
+# The chapter's exercise solutions (shown in its dropdowns; its tests and
+# tools/model_coverage.py explore them)
+# ---------------------------------------------------------------------------
+
+class NoRetry(FaultPathFixed):
+    """Exercise ch4-ex-retry: the fixed fault path without mmu_notifier_retry()."""
+
+    @line("/* if (mmu_notifier_retry(vcpu->kvm, mmu_seq)) goto out_unlock;  -- removed */")
+    def retry(self, w, t):
+        return None
+
+
+class EarlyPut(FaultPathFixed):
+    """Exercise ch4-ex-dan: Dan Williams' alternative, put_page() right after gup."""
+
+    @line("put_page(page);   /* right after gup */", fn="hva_to_pfn", after="put_pgmap")
+    def early_put(self, w, t):
+        if not is_error_noslot_pfn(t.pfn):
+            put_page(w, H_KVM)
+
+    @line("/* kvm_release_pfn_clean(pfn): nothing left to put */", fn="kvm_release_pfn_clean")
+    def release(self, w, t):
+        return None
+
+
+class PgmapInstead(FaultPathFixed):
+    """Exercise ch4-ex-pgmap: a wrong fix that drops a pgmap reference KVM does not own."""
+
+    @line("if (is_zone_device_page(page)) put_dev_pagemap(page->pgmap);"
+          " else if (!PageReserved(page)) put_page(page);", fn="kvm_release_pfn_clean")
+    def release(self, w, t):
+        if is_zone_device_page(w, t.pfn):
+            put_dev_pagemap(w, "KVM (wrongly)")
+        elif not PageReserved(w, t.pfn):
+            put_page(w, H_KVM)
+
+
+def guards_variant(thp: str = "old", accessed: str = "old") -> Variant:
+    """Exercise ch4-ex-guards: the fixed kvm_is_reserved_pfn() with the old or new THP/accessed guards."""
+    progs = {"vcpu": FaultPath if thp == "old" else FaultPathFixed}
+    if accessed == "old":
+        progs.update(teardown=TeardownOld, exit=VmExitOld)
+    return ZoneDevice.variant("refcounted").derive(
+        f"guards_thp_{thp}_accessed_{accessed}",
+        f"fixed kvm_is_reserved_pfn(), {thp} THP guard, {accessed} accessed guard", programs=progs)
+
+
 def references_dot(w, title: str = "") -> str:
     """Graphviz source: who holds which reference in world ``w`` (page refcount vs pgmap reference)."""
     def q(s):
