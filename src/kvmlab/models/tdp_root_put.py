@@ -19,7 +19,7 @@ against the public lore archive and kernel logs:
 * ``merged``: Paolo's version in seed 004, refined on 2 March into
   ``kvm_tdp_root_mark_invalid()`` (an ``xchg`` on ``role.word``), merged as
   commit 8351779ce65f ("KVM: x86/mmu: Allow yielding when zapping GFNs for
-  defunct TDP MMU root", queued in kvm.git next on 8 March 2022 for 5.18).
+  defunct TDP MMU root", in linux-next from next-20220309, Linux 5.18).
 * ``v3_gift``: Paolo's 2 March plan (lore
   2e856a9d-bef0-09ff-351a-113db9b36e2d@redhat.com): the ``merged``
   put_root with the fast zap of the day, whose
@@ -924,7 +924,7 @@ def _v(name, desc, commit, put, buggy, **flags):
 class TdpRootPut(Model):
     name = "tdp_root_put"
     title = "TDP MMU roots: putting the last reference while zapping may yield"
-    source = ("seed 004 (lore 20220226001546.360188-21-seanjc@google.com and replies); commits "
+    source = ("the v3 20/28 thread (lore 20220226001546.360188-21-seanjc@google.com and replies); commits "
               "8351779ce65f, 22b94c4b63eb, efd995dae5eb (Linux 5.18), edbdb43fc96b (2023)")
     variants = [
         _v("unreachable", "before 8351779ce65f: unlink the root, zap it without yielding, free it; an "
@@ -942,7 +942,7 @@ class TdpRootPut(Model):
         _v("dec_not_one", "Paolo, 1 March 2022: refcount_dec_not_one(), xchg(), count forced to 0",
            "lore 28276890-c90c-e9a9-3cab-15264617ef5a@redhat.com", "dec_not_one", True),
         _v("no_invalid_check", "v3 without the 'already invalid: free it' branch (what its comment warns of)",
-           "counterfactual (seed 004: 'Re-zapping invalid roots would put KVM into an infinite loop')",
+           "counterfactual (v3's comment: 'Re-zapping invalid roots would put KVM into an infinite loop')",
            "no_invalid_check", True),
         _v("merged", "dec_and_test; if (!kvm_tdp_root_mark_invalid()) {set 1; zap; dec_and_test}; free",
            "8351779ce65f", "merged", False),

@@ -572,9 +572,10 @@ class VmExitOld(VmExit):
 class ZoneDevice(Model):
     name = "zone_device"
     title = "ZONE_DEVICE pfn refcounting: KVM's gup references and the device teardown"
-    source = ("seed 003 (lore: Sean Christopherson's \"KVM: MMU: Do not treat ZONE_DEVICE pages as being "
-              "reserved\", Dan Williams' objection, Paolo Bonzini's reply); Adam Borowski's report "
-              "(lore 20190919115547.GA17963@angband.pl); commit a78986aae9b2")
+    source = ("Sean Christopherson's \"KVM: MMU: Do not treat ZONE_DEVICE pages as being reserved\" "
+              "(lore 20191106170727.14457-2-sean.j.christopherson@intel.com), Dan Williams' objection and "
+              "Paolo Bonzini's reply (lore 1cf71906-ba99-e637-650f-fc08ac4f3d5f@redhat.com); Adam Borowski's "
+              "report (lore 20190919115547.GA17963@angband.pl); commit a78986aae9b2")
     variants = [
         Variant("reserved_pfn", "before the fix: kvm_is_reserved_pfn() is PageReserved(), true for ZONE_DEVICE, "
                 "so KVM never puts its gup reference", commit="before a78986aae9b2",
