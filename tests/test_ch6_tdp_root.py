@@ -384,13 +384,22 @@ def test_worker_memory_safe(lock):
     assert props(r) == (set() if lock == "write" else {"no_ref_to_invalid_root"})
 
 
+def _one_ref():
+    return kvmlab.model(M).variant("preserved").derive("one_ref", "roots start with one reference",
+                                                      flags={"mmu_ref": False})
+
+
 @pytest.mark.parametrize("lock", ["write", "read"])
 def test_preserved_clean_even_with_a_shared_put(lock):
     assert check("preserved", readers=1, writer=1, putter_lock=lock).ok
+    # the same configuration without the TDP MMU's own reference is caught
+    r = kvmlab.check(M, _one_ref(), params={"readers": 1, "writer": 1, "putter_lock": lock})
+    assert r.violation("no_kvm_bug") is not None
 
 
 def test_preserved_clean_with_two_readers():
     assert check("preserved", readers=2, writer=1).ok
+    assert kvmlab.check(M, _one_ref(), params={"readers": 2, "writer": 1}).violation("no_kvm_bug") is not None
 
 
 def test_preserved_without_the_mmu_reference_hits_kvm_bug_on():
