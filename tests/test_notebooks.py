@@ -1,6 +1,8 @@
-"""Every notebook in notebooks/ runs top to bottom; lab 0's starter fails and its solution passes.
+"""Every notebook runs where its button says; lab 0's starter fails and its solution passes.
 
-Notebook execution uses nbclient with the ``python3`` kernel of the running interpreter.
+Every chapter twin (book/*.ipynb) and lab (notebooks/*.ipynb) is executed with nbclient in a
+fresh virtual environment that does not have kvmlab: the set-up cell of the first notebook
+installs it from this checkout (no package index: a local wheelhouse for the build).
 The lab 0 checks run the notebook's code cells in this process, with the cell tagged
 ``starter`` either as committed or replaced by the reference solution from
 ``solutions/lab0_lost_update.py``, and look at the ``report`` the ``grade`` cell makes.
@@ -10,6 +12,9 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,18 +53,6 @@ def _run_cells(nb, starter_source: str | None = None) -> dict:
 
 def test_there_are_notebooks():
     assert LAB0 in NOTEBOOKS
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, errors
 
 
 def test_lab0_notebook_is_clean():
@@ -111,3 +104,104 @@ def test_lab0_hint3_wrong_loop_target_fails():
     report = grade("lost_update", v, params={"cpus": 2, "loops": 2},
                    configs=[{"PREEMPT_RT": False}, {"PREEMPT_RT": True}])
     assert report.passed is False
+
+
+# ---------------------------------------------------------------------------------------------
+# Every notebook runs where its button says: in a fresh environment without kvmlab
+# ---------------------------------------------------------------------------------------------
+
+TWINS = sorted((ROOT / "book").glob("*.ipynb"))
+ALL_NOTEBOOKS = TWINS + NOTEBOOKS
+
+
+def _fresh_env(tmp: Path) -> tuple[Path, dict]:
+    """A venv without kvmlab that sees the shared venv's other packages; a kernelspec for it.
+
+    The shared venv's site-packages is mirrored by symlinks minus kvmlab (and every .pth file,
+    so the editable install's path hook is gone) and added to the new venv with one .pth line.
+    pip may then only use a local wheelhouse (setuptools for the isolated build): no index.
+    """
+    import site
+    import venv
+
+    base = tmp / "base"
+    base.mkdir()
+    shared = Path(site.getsitepackages()[0])
+    for entry in shared.iterdir():
+        n = entry.name.lower()
+        if n.startswith(("kvmlab", "__editable__")) or n.endswith(".pth") or n in ("pip", "setuptools"):
+            continue
+        (base / entry.name).symlink_to(entry)
+    env = tmp / "fresh"
+    venv.EnvBuilder(with_pip=True, symlinks=True).create(env)
+    py = env / "bin" / "python"
+    sp = Path(subprocess.check_output([str(py), "-c", "import site; print(site.getsitepackages()[0])"],
+                                      text=True).strip())
+    (sp / "_kvmlab_test_base.pth").write_text(f"{base}\n")
+    wheels = tmp / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels),
+                    "setuptools>=77", "wheel"], check=True)
+    kdir = tmp / "jupyter" / "kernels" / "kvmlab-fresh"
+    kdir.mkdir(parents=True)
+    (kdir / "kernel.json").write_text(json.dumps({
+        "argv": [str(py), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "fresh venv without kvmlab", "language": "python"}))
+    extra = {"JUPYTER_PATH": str(tmp / "jupyter"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels),
+             "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONPATH": "", "KVMLAB_STATIC": ""}
+    return py, extra
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fresh")
+    py, extra = _fresh_env(tmp)
+    probe = subprocess.run([str(py), "-c", "import kvmlab"], capture_output=True, text=True,
+                           env={**os.environ, **extra}, check=False)
+    assert probe.returncode != 0, "the fresh venv must not have kvmlab before the first notebook runs"
+    return py, extra
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_in_a_fresh_venv(fresh, monkeypatch):
+    """Each chapter twin, drill page twin and lab runs top to bottom; the first installs kvmlab."""
+    from nbclient import NotebookClient
+
+    py, extra = fresh
+    for k, v in extra.items():
+        monkeypatch.setenv(k, v)
+    failures = []
+    for path in ALL_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        try:
+            NotebookClient(nb, timeout=300, kernel_name="kvmlab-fresh",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        except Exception as e:  # noqa: BLE001 - collect every notebook's failure
+            failures.append(f"{path.relative_to(ROOT)}: {type(e).__name__}: {str(e)[-600:]}")
+            continue
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        if errors:
+            failures.append(f"{path.relative_to(ROOT)}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    assert not failures, "\n".join(failures)
+    where = subprocess.check_output([str(py), "-c", "import kvmlab; print(kvmlab.__file__)"], text=True,
+                                    env={**os.environ, **extra}).strip()
+    assert where.startswith(str(py.parent.parent)), f"kvmlab was not installed into the fresh venv: {where}"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[p.stem for p in ALL_NOTEBOOKS])
+def test_same_setup_cell_everywhere(path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import pair_notebooks
+    finally:
+        sys.path.pop(0)
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and code[0].source == pair_notebooks.SETUP, "first code cell must be the set-up cell"
+    assert code[0].metadata.get("tags") == pair_notebooks.SETUP_TAGS
+    assert f'KVMLAB_VERSION = "{_pyproject_version()}"' in code[0].source
+
+
+def _pyproject_version() -> str:
+    import re
+    return re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
