@@ -79,7 +79,6 @@ class Panel:
     def run(self) -> None:
         """Re-run the explorer with the current settings and redraw everything."""
         from .. import api
-        from .stepper import Stepper
         from .summary import summary
         variant, config, params = self.settings()
         self._t0 = self._last = time.perf_counter()
@@ -101,14 +100,18 @@ class Panel:
         self.progress.max = max(r.states, 1)
         self.progress.value = r.states
         self.progress.bar_style = "success" if r.ok else ("warning" if not r.complete else "danger")
-        self.status.value = f"<span class='kvmlab-panel-verdict'>{html.escape(self.headline())}</span>"
         self.verdict.clear_output(wait=True)
         with self.verdict:
             from IPython.display import display
             display(summary(r, system=system))
         self.stepper.clear_output(wait=True)
-        if not self.show_stepper:
-            return
+        if self.show_stepper:
+            self._draw_stepper(variant, config, params, r)
+        # last: once the headline shows the new verdict, everything below it is redrawn
+        self.status.value = f"<span class='kvmlab-panel-verdict'>{html.escape(self.headline())}</span>"
+
+    def _draw_stepper(self, variant, config, params, r) -> None:
+        from .stepper import Stepper
         with self.stepper:
             from IPython.display import HTML, display
             first = min(r.violations, key=lambda v: len(v.schedule)) if r.violations else None
