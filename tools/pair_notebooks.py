@@ -40,7 +40,18 @@ from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-REPO = "https://github.com/kvmlab/kvm-concurrency-book"  # forks: also set _config.yml repository.url
+
+
+def _repo() -> str:
+    """The book's repository (``repository.url`` in _config.yml): forks set it there only."""
+    import yaml
+    url = (yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")).get("repository") or {}).get("url")
+    if not url:
+        raise SystemExit("pair_notebooks: _config.yml has no repository.url")
+    return url.rstrip("/")
+
+
+REPO = _repo()
 MARK = "kvmlab_paired_from"
 
 def _version() -> str:
