@@ -632,6 +632,7 @@ DRILL_CSS = """
 .kvmlab-drill .kd-hunk{color:#6e7781;display:block}
 .kvmlab-drill fieldset{border:0;padding:0;margin:.4em 0}
 .kvmlab-drill label{display:block;margin:.15em 0;cursor:pointer}
+.kvmlab-drill label code{color:inherit;background:rgba(127,127,127,.18);padding:0 .2em;border-radius:3px}
 .kvmlab-drill .kd-right{color:#116329;font-weight:bold}
 .kvmlab-drill .kd-wrong{color:#b3261e;font-weight:bold}
 html[data-theme=dark] .kvmlab-drill .kd-add{color:#7ee787}
