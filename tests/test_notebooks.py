@@ -205,3 +205,68 @@ def test_same_setup_cell_everywhere(path):
 def _pyproject_version() -> str:
     import re
     return re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Labs: the notebook's cells are the sealed registry's (kvmlab.labs)
+# ---------------------------------------------------------------------------------------------
+
+def _registry():
+    return pytest.importorskip("kvmlab.labs", reason="the lab registry (kvmlab.labs) is not merged yet")
+
+
+def _labs():
+    try:
+        from kvmlab import labs
+    except ImportError:
+        return []
+    return sorted(labs.LABS)
+
+
+def _cells(nb, tag):
+    return [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("lab_id", _labs())
+def test_lab_cells_are_the_registrys(lab_id):
+    labs = _registry()
+    lab = labs.get(lab_id)
+    nb = nbformat.read(ROOT / lab.notebook, as_version=4)
+    (pre,) = _cells(nb, "preamble")
+    (ans,) = _cells(nb, "answer")
+    (grd,) = _cells(nb, "grade")
+    assert pre.source.strip() == lab.preamble.strip()
+    assert ans.source.strip() == lab.starter.strip()
+    assert "from kvmlab.labs import grade" in grd.source and f'grade("{lab_id}", ' in grd.source
+    order = [nb.cells.index(c) for c in (pre, ans, grd)]
+    assert order == sorted(order), "preamble, answer, grade: in this order"
+    assert not any("starter" in c.metadata.get("tags", []) for c in nb.cells)
+    assert _cells(nb, "hints"), "every lab has hint cells, tagged hints"
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not c.get("outputs"), "commit lab notebooks without outputs"
+            assert "solutions" not in c.source, "a lab notebook must not import its solution"
+
+
+def _exec_notebook(nb, answer: str | None = None) -> dict:
+    ns: dict = {"__name__": "__lab__"}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "kvmlab-setup" in cell.metadata.get("tags", []):
+            continue
+        src = cell.source
+        if "answer" in cell.metadata.get("tags", []) and answer is not None:
+            src = answer
+        exec(compile(src, "<lab cell>", "exec"), ns)  # noqa: S102 - our own notebooks
+        if "grade" in cell.metadata.get("tags", []):
+            return ns
+    raise AssertionError("no grade cell")
+
+
+@pytest.mark.parametrize("lab_id", _labs())
+def test_lab_notebook_starter_fails_and_reference_passes(lab_id):
+    labs = _registry()
+    lab = labs.get(lab_id)
+    nb = nbformat.read(ROOT / lab.notebook, as_version=4)
+    assert _exec_notebook(nb)["report"].passed is False, "the starter must not pass"
+    sol = (ROOT / lab.solution).read_text(encoding="utf-8")
+    assert _exec_notebook(nb, sol)["report"].passed is True, "the reference solution must pass in the notebook"

@@ -528,6 +528,86 @@ def lab_with_setup(path: Path) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+ANSWER, GRADE, HINTS, PREAMBLE = "answer", "grade", "hints", "preamble"
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.metadata.get("tags", []))
+
+
+def _set_tag(cell, tag: str, drop: tuple[str, ...] = ("starter",)) -> None:
+    tags = [t for t in _tags(cell) if t not in drop]
+    if tag not in tags:
+        tags.append(tag)
+    cell.metadata["tags"] = tags
+
+
+def grade_source(lab) -> str:
+    """The grade cell: the sealed registry, on the class (or function) the lab names."""
+    what = lab.names[0] if len(lab.names) == 1 else "globals()"
+    return f'from kvmlab.labs import grade\n\nreport = grade("{lab.id}", {what})\nreport'
+
+
+def lab_from_registry(nb, lab) -> None:
+    """Make ``nb``'s preamble, answer and grade cells the registry's; tag the hint cells.
+
+    The answer cell is the one tagged ``answer`` (or, in older notebooks, ``starter``, or else
+    the first cell defining what the lab names); the
+    preamble is the code cell just before it unless that is the set-up cell; the grade cell is
+    the one tagged ``grade`` or else the first code cell after the answer.
+    """
+    cells = nb.cells
+    idx = [i for i, c in enumerate(cells) if c.cell_type == "code"
+           and (ANSWER in _tags(c) or "starter" in _tags(c))]
+    if not idx:  # an untagged notebook: the cell that defines what the lab names
+        defines = re.compile(r"^(class|def)\s+(" + "|".join(map(re.escape, lab.names)) + r")\b", re.M)
+        idx = [i for i, c in enumerate(cells) if c.cell_type == "code" and defines.search(c.source)][:1]
+    if not idx:
+        raise SystemExit(f"pair_notebooks: {lab.notebook}: no cell tagged answer (or starter)")
+    a = idx[0]
+    for i in reversed(idx[1:]):  # one answer cell holds the whole starter
+        del cells[i]
+    cells[a].source = lab.starter.rstrip("\n")
+    _set_tag(cells[a], ANSWER)
+    pre = next((i for i in range(a - 1, -1, -1) if cells[i].cell_type == "code"), None)
+    if pre is None or "kvmlab-setup" in _tags(cells[pre]):
+        cells.insert(a, nbformat.v4.new_code_cell(""))
+        pre, a = a, a + 1
+    cells[pre].source = lab.preamble.rstrip("\n")
+    _set_tag(cells[pre], PREAMBLE)
+    g = next((i for i, c in enumerate(cells) if c.cell_type == "code" and GRADE in _tags(c)), None)
+    if g is None:
+        g = next((i for i in range(a + 1, len(cells)) if cells[i].cell_type == "code"), None)
+    if g is None:
+        cells.append(nbformat.v4.new_code_cell(""))
+        g = len(cells) - 1
+    cells[g].source = grade_source(lab)
+    _set_tag(cells[g], GRADE)
+    for c in cells:
+        if c.cell_type == "markdown" and re.search(r"<summary>\s*Hint|^#+\s*Hints?\b", c.source, re.M):
+            _set_tag(c, HINTS)
+
+
+def lab_notebook(path: Path) -> str:
+    """A lab notebook with the shared set-up cell and, once kvmlab.labs exists, the registry's cells."""
+    text = lab_with_setup(path)
+    try:
+        from kvmlab import labs
+    except ImportError:
+        return text
+    lab = next((x for x in labs.LABS.values() if Path(x.notebook).name == path.name), None) \
+        if isinstance(labs.LABS, dict) else next((x for x in labs.LABS if Path(x.notebook).name == path.name), None)
+    if lab is None:
+        return text
+    nb = nbformat.reads(text, as_version=4)
+    lab_from_registry(nb, lab)
+    for i, c in enumerate(nb.cells):
+        c["id"] = c.get("id") or f"c{i:03d}"
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    return nbformat.writes(nb) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="report stale or missing twins, write nothing")
@@ -539,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             wanted[md.with_suffix(".ipynb")] = twin_of(md, book)
     bad = []
     for lab in sorted((ROOT / "notebooks").glob("lab*.ipynb")):
-        wanted[lab] = lab_with_setup(lab)
+        wanted[lab] = lab_notebook(lab)
     for path, text in wanted.items():
         old = path.read_text(encoding="utf-8") if path.exists() else None
         if old != text:
