@@ -60,14 +60,14 @@ def test_raw_to_sleeping_renames_calls_and_text():
 
 
 def test_unknown_step_is_a_clear_error():
-    bad = drills._d(0, "x", *drills.LU, [drills.E("drop_line", ("nope",))], "", [], "")
+    bad = drills._d(0, "x", *drills.LU, [drills.E("drop_line", ("nope",))], [])
     with pytest.raises(KvmlabError, match="no step 'nope'"):
         bad.variant()
 
 
 def test_wrong_expectation_is_caught_by_drill_html():
     d = drills.get("ch0-drop-lock")
-    wrong = drills.Drill("ch0-wrong", 0, d.model, d.base, d.role, d.edits, "", (), "")
+    wrong = drills.Drill("ch0-wrong", 0, d.model, d.base, d.role, d.edits, ())
     with pytest.raises(KvmlabError, match="explorer found"):
         drills.drill_html(wrong)
 

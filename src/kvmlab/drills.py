@@ -1,4 +1,4 @@
-""""Predict the verdict" drills: named mutations of the real kernel code, checked by the explorer.
+"""Predict-the-verdict drills: named mutations of the real kernel code, checked by the explorer.
 
 A *mutant* takes one historical variant of a chapter's model (the real code) and changes one
 program the way a named mutation operator says (drop a lock, swap two lines, raw <-> sleeping
@@ -258,9 +258,7 @@ class Drill:
     base: str
     role: str
     edits: tuple[Edit, ...]
-    question: str
     expect: tuple[str, ...]  # properties the explorer must find broken; () = every property holds
-    why: str
     config: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
 
@@ -278,10 +276,10 @@ class Drill:
             put = tdp.PUTS[self.role[4:]]
             edits = list(self.edits)
             flags = {"put": lambda shared: mutate_steps(put(shared), edits)}
-            return base.derive(self.id, self.question, flags=flags, buggy=bool(self.expect))
+            return base.derive(self.id, title(self), flags=flags, buggy=bool(self.expect))
         prog = base.programs[self.role]
         mut = mutate_program(prog, list(self.edits), self.id.replace("-", "_"))
-        return base.derive(self.id, self.question, programs={self.role: mut}, buggy=bool(self.expect))
+        return base.derive(self.id, title(self), programs={self.role: mut}, buggy=bool(self.expect))
 
     def listings(self) -> tuple[list[str], list[str]]:
         """C lines of the real and the mutated code (one per line, with the C function)."""
@@ -371,8 +369,8 @@ def _shortest(violations):
 # The drills, chapter by chapter
 # ---------------------------------------------------------------------------------------
 
-def _d(chapter, id, model, base, role, edits, question, expect, why, config=None, params=None):
-    return Drill(f"ch{chapter}-{id}", chapter, model, base, role, tuple(edits), question, tuple(expect), why,
+def _d(chapter, id, model, base, role, edits, expect, config=None, params=None):
+    return Drill(f"ch{chapter}-{id}", chapter, model, base, role, tuple(edits), tuple(expect),
                  config or {}, params or {})
 
 
@@ -395,89 +393,89 @@ TDP_P = {"readers": 1, "writer": 0}
 
 DRILLS: list[Drill] = [
     # chapter 0: counter++ under spin_lock(&lock)
-    _d(0, "drop-lock", *LU, [E("drop_lock", ("lock",), "spin_lock")], "", ["no_lost_update"], ""),
-    _d(0, "drop-unlock", *LU, [E("drop_unlock", ("unlock",), "spin_unlock")], "", ["no_deadlock"], ""),
-    _d(0, "load-before-lock", *LU, [E("swap_lines", ("lock", "load"))], "", ["no_lost_update"], ""),
-    _d(0, "store-before-load", *LU, [E("swap_lines", ("load", "store"))], "", ["no_lost_update"], ""),
-    _d(0, "raw-lock-rt", *LU, [E("sleeping_to_raw", ("lock", "unlock"))], "", [], "",
+    _d(0, "drop-lock", *LU, [E("drop_lock", ("lock",), "spin_lock")], ["no_lost_update"]),
+    _d(0, "drop-unlock", *LU, [E("drop_unlock", ("unlock",), "spin_unlock")], ["no_deadlock"]),
+    _d(0, "load-before-lock", *LU, [E("swap_lines", ("lock", "load"))], ["no_lost_update"]),
+    _d(0, "store-before-load", *LU, [E("swap_lines", ("load", "store"))], ["no_lost_update"]),
+    _d(0, "raw-lock-rt", *LU, [E("sleeping_to_raw", ("lock", "unlock"))], [],
        config={"PREEMPT_RT": True}),
-    _d(0, "lock-twice", *LU, [E("dup_line", ("lock",))], "", ["no_deadlock"], ""),
-    _d(0, "drop-load", *LU, [E("drop_line", ("load",))], "", ["no_lost_update"], ""),
-    _d(0, "store-twice", *LU, [E("dup_line", ("store",))], "", [], ""),
+    _d(0, "lock-twice", *LU, [E("dup_line", ("lock",))], ["no_deadlock"]),
+    _d(0, "drop-load", *LU, [E("drop_line", ("load",))], ["no_lost_update"]),
+    _d(0, "store-twice", *LU, [E("dup_line", ("store",))], []),
     # chapter 1: raw vs sleeping locks on PREEMPT_RT
-    _d(1, "raw-kvm-lock", *SHR, [E("sleeping_to_raw", ("lock", "unlock"))], "", ["no_sleep_in_atomic"], ""),
-    _d(1, "raw-mmu-lock", *SHR, [E("sleeping_to_raw", ("mmu_lock", "mmu_unlock"))], "", [], ""),
+    _d(1, "raw-kvm-lock", *SHR, [E("sleeping_to_raw", ("lock", "unlock"))], ["no_sleep_in_atomic"]),
+    _d(1, "raw-mmu-lock", *SHR, [E("sleeping_to_raw", ("mmu_lock", "mmu_unlock"))], []),
     _d(1, "fix-by-sleeping-lock", "kvm_lock_shrink", "raw_kvm_lock", "shrinker",
-       [E("raw_to_sleeping", ("lock", "unlock"))], "", [], ""),
-    _d(1, "drop-mmu-unlock", *SHR, [E("drop_unlock", ("mmu_unlock",), "spin_unlock")], "", ["no_deadlock"], ""),
-    _d(1, "atomic-outside-lock", *WAKE, [E("gfp", ("alloc",), "GFP_ATOMIC")], "", [], ""),
-    _d(1, "alloc-under-lock", *WAKE, [E("drop_unlock", ("unlock_for_alloc",), "raw_spin_unlock")], "",
-       ["no_sleep_in_atomic"], ""),
-    _d(1, "kernel-alloc-original", "apf_wake", "original", "waker", [E("gfp", ("alloc",), "GFP_KERNEL")], "",
-       ["no_sleep_in_atomic"], ""),
-    _d(1, "wake-before-unhash", *WAKE, [E("swap_lines", ("wake_one", "swake"))], "", ["no_lost_wakeup"], ""),
-    _d(1, "drop-kfree", *WAKE, [E("drop_call", ("ret",), "kfree")], "", ["no_leak"], ""),
-    _d(1, "drop-recheck", *WAKE, [E("drop_recheck", ("retry",))], "", ["no_duplicate_token"], ""),
+       [E("raw_to_sleeping", ("lock", "unlock"))], []),
+    _d(1, "drop-mmu-unlock", *SHR, [E("drop_unlock", ("mmu_unlock",), "spin_unlock")], ["no_deadlock"]),
+    _d(1, "atomic-outside-lock", *WAKE, [E("gfp", ("alloc",), "GFP_ATOMIC")], []),
+    _d(1, "alloc-under-lock", *WAKE, [E("drop_unlock", ("unlock_for_alloc",), "raw_spin_unlock")],
+       ["no_sleep_in_atomic"]),
+    _d(1, "kernel-alloc-original", "apf_wake", "original", "waker", [E("gfp", ("alloc",), "GFP_KERNEL")],
+       ["no_sleep_in_atomic"]),
+    _d(1, "wake-before-unhash", *WAKE, [E("swap_lines", ("wake_one", "swake"))], ["no_lost_wakeup"]),
+    _d(1, "drop-kfree", *WAKE, [E("drop_call", ("ret",), "kfree")], ["no_leak"]),
+    _d(1, "drop-recheck", *WAKE, [E("drop_recheck", ("retry",))], ["no_duplicate_token"]),
     # chapter 2: the wait/wake handshake
-    _d(2, "check-then-prepare", *HS_F, [E("swap_lines", ("prepare", "check"))], "", ["no_lost_wakeup"], ""),
-    _d(2, "drop-check", *HS_F, [E("drop_recheck", ("check",))], "", ["no_lost_wakeup"], ""),
-    _d(2, "kick-before-unhash", *HS_R, [E("swap_lines", ("wake_one", "kick"))], "", ["no_lost_wakeup"], ""),
-    _d(2, "ready-without-lock", *HS_R, [E("drop_lock", ("lock",), "raw_spin_lock")], "", ["no_bad_unlock"], ""),
-    _d(2, "ready-gfp-kernel", *HS_R, [E("gfp", ("alloc",), "GFP_KERNEL")], "", ["no_sleep_in_atomic"], "",
+    _d(2, "check-then-prepare", *HS_F, [E("swap_lines", ("prepare", "check"))], ["no_lost_wakeup"]),
+    _d(2, "drop-check", *HS_F, [E("drop_recheck", ("check",))], ["no_lost_wakeup"]),
+    _d(2, "kick-before-unhash", *HS_R, [E("swap_lines", ("wake_one", "kick"))], ["no_lost_wakeup"]),
+    _d(2, "ready-without-lock", *HS_R, [E("drop_lock", ("lock",), "raw_spin_lock")], ["no_bad_unlock"]),
+    _d(2, "ready-gfp-kernel", *HS_R, [E("gfp", ("alloc",), "GFP_KERNEL")], ["no_sleep_in_atomic"],
        params={"ready_first": 1}),
-    _d(2, "drop-dummy-kfree", *HS_F, [E("drop_call", ("kfree_dummy",), "kfree")], "", ["no_leak"], "",
+    _d(2, "drop-dummy-kfree", *HS_F, [E("drop_call", ("kfree_dummy",), "kfree")], ["no_leak"],
        params={"ready_first": 1}),
-    _d(2, "drop-add-dummy", *HS_R, [E("drop_line", ("add_dummy",))], "", ["no_lost_wakeup"], "",
+    _d(2, "drop-add-dummy", *HS_R, [E("drop_line", ("add_dummy",))], ["no_lost_wakeup"],
        params={"ready_first": 1}),
-    _d(2, "add-after-unlock", *HS_F, [E("swap_lines", ("add", "unlock"))], "", ["no_duplicate_token"], ""),
+    _d(2, "add-after-unlock", *HS_F, [E("swap_lines", ("add", "unlock"))], ["no_duplicate_token"]),
     # chapter 3: RCU
-    _d(3, "drop-sync", *RCU_U, [E("drop_call", ("sync",), "synchronize_rcu")], "", ["no_use_after_free"], ""),
-    _d(3, "free-before-sync", *RCU_U, [E("swap_lines", ("sync", "free"))], "", ["no_use_after_free"], ""),
-    _d(3, "sync-before-publish", *RCU_U, [E("swap_lines", ("publish", "sync"))], "", ["no_use_after_free"], ""),
-    _d(3, "sync-twice", *RCU_U, [E("dup_line", ("sync",))], "", [], ""),
-    _d(3, "deref-before-lock", *RCU_R, [E("swap_lines", ("lock", "deref"))], "", ["no_use_after_free"], ""),
-    _d(3, "use-after-unlock", *RCU_R, [E("swap_lines", ("use", "unlock"))], "", ["no_use_after_free"], ""),
-    _d(3, "drop-irq-enter", *RCU_I, [E("drop_call", ("irq_enter",), "rcu_irq_enter")], "",
-       ["rcu_used_while_watching"], ""),
-    _d(3, "lock-before-irq-enter", *RCU_I, [E("swap_lines", ("irq_enter", "lock"))], "",
-       ["rcu_used_while_watching"], ""),
-    _d(3, "irq-exit-before-unlock", *RCU_I, [E("swap_lines", ("unlock", "irq_exit"))], "",
-       ["rcu_used_while_watching"], ""),
+    _d(3, "drop-sync", *RCU_U, [E("drop_call", ("sync",), "synchronize_rcu")], ["no_use_after_free"]),
+    _d(3, "free-before-sync", *RCU_U, [E("swap_lines", ("sync", "free"))], ["no_use_after_free"]),
+    _d(3, "sync-before-publish", *RCU_U, [E("swap_lines", ("publish", "sync"))], ["no_use_after_free"]),
+    _d(3, "sync-twice", *RCU_U, [E("dup_line", ("sync",))], []),
+    _d(3, "deref-before-lock", *RCU_R, [E("swap_lines", ("lock", "deref"))], ["no_use_after_free"]),
+    _d(3, "use-after-unlock", *RCU_R, [E("swap_lines", ("use", "unlock"))], ["no_use_after_free"]),
+    _d(3, "drop-irq-enter", *RCU_I, [E("drop_call", ("irq_enter",), "rcu_irq_enter")],
+       ["rcu_used_while_watching"]),
+    _d(3, "lock-before-irq-enter", *RCU_I, [E("swap_lines", ("irq_enter", "lock"))],
+       ["rcu_used_while_watching"]),
+    _d(3, "irq-exit-before-unlock", *RCU_I, [E("swap_lines", ("unlock", "irq_exit"))],
+       ["rcu_used_while_watching"]),
     # chapter 4: ZONE_DEVICE
-    _d(4, "drop-release", *ZD_V, [E("drop_line", ("release",))], "", ["teardown_completes"], ""),
-    _d(4, "release-twice", *ZD_V, [E("dup_line", ("release",))], "", ["no_unpinned_check"], ""),
-    _d(4, "drop-retry", *ZD_V, [E("drop_recheck", ("retry",))], "", ["no_stale_spte"], ""),
-    _d(4, "release-before-map", *ZD_V, [E("move_line", ("release",), ("before", "lock"))], "",
-       [], ""),
-    _d(4, "fault-without-mmu-lock", *ZD_V, [E("drop_lock", ("lock",), "spin_lock")], "", ["no_bad_unlock"], ""),
-    _d(4, "seq-after-ptl", *ZD_V, [E("swap_lines", ("read_seq", "ptl_lock"))], "", [], ""),
-    _d(4, "drop-wait", *ZD_T, [E("drop_line", ("wait",))], "", ["memmap_freed_after_drain"], ""),
-    _d(4, "drop-kill", *ZD_T, [E("drop_line", ("kill",))], "", ["teardown_completes"], ""),
+    _d(4, "drop-release", *ZD_V, [E("drop_line", ("release",))], ["teardown_completes"]),
+    _d(4, "release-twice", *ZD_V, [E("dup_line", ("release",))], ["no_unpinned_check"]),
+    _d(4, "drop-retry", *ZD_V, [E("drop_recheck", ("retry",))], ["no_stale_spte"]),
+    _d(4, "release-before-map", *ZD_V, [E("move_line", ("release",), ("before", "lock"))],
+       []),
+    _d(4, "fault-without-mmu-lock", *ZD_V, [E("drop_lock", ("lock",), "spin_lock")], ["no_bad_unlock"]),
+    _d(4, "seq-after-ptl", *ZD_V, [E("swap_lines", ("read_seq", "ptl_lock"))], []),
+    _d(4, "drop-wait", *ZD_T, [E("drop_line", ("wait",))], ["memmap_freed_after_drain"]),
+    _d(4, "drop-kill", *ZD_T, [E("drop_line", ("kill",))], ["teardown_completes"]),
     # chapter 5: fast page faults
-    _d(5, "always-fast-clear", *FP_C, [E("drop_line", ("if_volatile",))], "", ["no_lost_dirty_bit"], ""),
-    _d(5, "drop-dirty", *FP_C, [E("drop_line", ("dirty",))], "", ["no_lost_dirty_bit"], ""),
-    _d(5, "swap-accessed-dirty", *FP_C, [E("swap_lines", ("accessed", "dirty"))], "", [], ""),
-    _d(5, "mark-before-cmpxchg", *FP_V, [E("swap_lines", ("cmpxchg", "mark"))], "", [], ""),
-    _d(5, "drop-flush-check", *FP_W, [E("drop_line", ("upd_flush",))], "", ["no_stale_writable_tlb"], ""),
-    _d(5, "wrprot-always-fast", *FP_W, [E("drop_line", ("upd_if_volatile",))], "", ["no_lost_dirty_bit"], ""),
-    _d(5, "wrprot-drop-dirty", *FP_W, [E("drop_line", ("upd_dirty",))], "", ["no_lost_dirty_bit"], ""),
-    _d(5, "dirty-twice", *FP_C, [E("dup_line", ("dirty",))], "", [], ""),
-    _d(5, "wrprot-swap-accessed-dirty", *FP_W, [E("swap_lines", ("upd_accessed", "upd_dirty"))], "", [], ""),
+    _d(5, "always-fast-clear", *FP_C, [E("drop_line", ("if_volatile",))], ["no_lost_dirty_bit"]),
+    _d(5, "drop-dirty", *FP_C, [E("drop_line", ("dirty",))], ["no_lost_dirty_bit"]),
+    _d(5, "swap-accessed-dirty", *FP_C, [E("swap_lines", ("accessed", "dirty"))], []),
+    _d(5, "mark-before-cmpxchg", *FP_V, [E("swap_lines", ("cmpxchg", "mark"))], []),
+    _d(5, "drop-flush-check", *FP_W, [E("drop_line", ("upd_flush",))], ["no_stale_writable_tlb"]),
+    _d(5, "wrprot-always-fast", *FP_W, [E("drop_line", ("upd_if_volatile",))], ["no_lost_dirty_bit"]),
+    _d(5, "wrprot-drop-dirty", *FP_W, [E("drop_line", ("upd_dirty",))], ["no_lost_dirty_bit"]),
+    _d(5, "dirty-twice", *FP_C, [E("dup_line", ("dirty",))], []),
+    _d(5, "wrprot-swap-accessed-dirty", *FP_W, [E("swap_lines", ("upd_accessed", "upd_dirty"))], []),
     # chapter 6: TDP MMU root refcounting (kvm_tdp_mmu_put_root() as merged in 8351779ce65f)
-    _d(6, "drop-mark-invalid", *TDP, [E("drop_line", ("put_xchg",))], "", ["zapped_at_most_once"], "",
+    _d(6, "drop-mark-invalid", *TDP, [E("drop_line", ("put_xchg",))], ["zapped_at_most_once"],
        params=TDP_P),
-    _d(6, "drop-set1", *TDP, [E("drop_line", ("put_set1",))], "", ["refcount_ok"], "", params=TDP_P),
-    _d(6, "drop-dec2", *TDP, [E("drop_line", ("put_dec2",))], "", ["no_free_while_referenced"], "",
+    _d(6, "drop-set1", *TDP, [E("drop_line", ("put_set1",))], ["refcount_ok"], params=TDP_P),
+    _d(6, "drop-dec2", *TDP, [E("drop_line", ("put_dec2",))], ["no_free_while_referenced"],
        params=TDP_P),
-    _d(6, "drop-pages-lock", *TDP, [E("drop_lock", ("put_lock",), "spin_lock")], "", ["no_bad_unlock"], "",
+    _d(6, "drop-pages-lock", *TDP, [E("drop_lock", ("put_lock",), "spin_lock")], ["no_bad_unlock"],
        params=TDP_P),
-    _d(6, "free-before-unlink", *TDP, [E("move_line", ("put_call_rcu",), ("before", "put_lock"))], "",
-       ["no_use_after_free"], "", params=TDP_P),
-    _d(6, "drop-list-del", *TDP, [E("drop_line", ("put_del",))], "", ["no_use_after_free"], "", params=TDP_P),
-    _d(6, "dec-twice", *TDP, [E("dup_line", ("put_dec",))], "", ["refcount_ok"], "", params=TDP_P),
-    _d(6, "v3-drop-invalid-check", "tdp_root_put", "v3", "put:v3", [E("drop_recheck", ("put_check",))], "",
-       ["zapped_at_most_once", "terminates"], "", params=TDP_P),
-    _d(6, "del-after-unlock", *TDP, [E("swap_lines", ("put_del", "put_unlock"))], "", [], "", params=TDP_P),
+    _d(6, "free-before-unlink", *TDP, [E("move_line", ("put_call_rcu",), ("before", "put_lock"))],
+       ["no_use_after_free"], params=TDP_P),
+    _d(6, "drop-list-del", *TDP, [E("drop_line", ("put_del",))], ["no_use_after_free"], params=TDP_P),
+    _d(6, "dec-twice", *TDP, [E("dup_line", ("put_dec",))], ["refcount_ok"], params=TDP_P),
+    _d(6, "v3-drop-invalid-check", "tdp_root_put", "v3", "put:v3", [E("drop_recheck", ("put_check",))],
+       ["zapped_at_most_once", "terminates"], params=TDP_P),
+    _d(6, "del-after-unlock", *TDP, [E("swap_lines", ("put_del", "put_unlock"))], [], params=TDP_P),
 ]
 
 
