@@ -107,8 +107,9 @@ exit 0
 
 README = """# kvmlab autograder for {lab}: {title}
 
-Upload `{zipname}` (or zip this folder's contents: `setup.sh` and `run_autograder` must be at
-the top level) as a Gradescope "Zip file upload" autograder on an Ubuntu base image.
+Upload `{zipname}` (or a zip of this folder's contents: `setup.sh` and `run_autograder` must be
+at the top level) as the autograder of a Gradescope programming assignment (Ubuntu base image;
+see https://gradescope-autograders.readthedocs.io/en/latest/specs/).
 
 - Students submit `{notebook}` (the lab notebook with their answer in the cells tagged
   `answer`) or one `.py` file defining {names}.
