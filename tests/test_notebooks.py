@@ -2,7 +2,9 @@
 
 Every chapter twin (book/*.ipynb) and lab (notebooks/*.ipynb) is executed with nbclient in a
 fresh virtual environment that does not have kvmlab: the set-up cell of the first notebook
-installs it from this checkout (no package index: a local wheelhouse for the build).
+installs it from this checkout (no package index: a local wheelhouse for the build). Each lab's
+preamble, answer and grade cells are the sealed registry's (``kvmlab.labs``); run in this
+process, the starter fails and the reference solution passes.
 The lab 0 checks run the notebook's code cells in this process, with the cell tagged
 ``starter`` either as committed or replaced by the reference solution from
 ``solutions/lab0_lost_update.py``, and look at the ``report`` the ``grade`` cell makes.
@@ -34,64 +36,21 @@ def _solution():
     return mod
 
 
-def _run_cells(nb, starter_source: str | None = None) -> dict:
-    """Execute a notebook's code cells here; optionally replace the cell tagged 'starter'."""
-    ns: dict = {"__name__": "__lab__"}
-    seen_starter = False
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        src = cell.source
-        if "starter" in cell.metadata.get("tags", []):
-            seen_starter = True
-            if starter_source is not None:
-                src = starter_source
-        exec(compile(src, f"<{LAB0.name} cell>", "exec"), ns)  # noqa: S102 - our own notebook
-    assert seen_starter, "no code cell tagged 'starter'"
-    return ns
-
-
 def test_there_are_notebooks():
     assert LAB0 in NOTEBOOKS
 
 
-def test_lab0_notebook_is_clean():
-    nb = nbformat.read(LAB0, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert not cell.get("outputs"), "commit lab notebooks without outputs"
-            assert "solutions" not in cell.source, "a lab notebook must not import its solution"
-
-
-def test_lab0_starter_grades_not_yet():
-    ns = _run_cells(nbformat.read(LAB0, as_version=4))
-    report = ns["report"]
-    assert report.passed is False
-
-
-def test_lab0_reference_solution_passes_in_the_notebook():
-    sol = _solution()
-    ns = _run_cells(nbformat.read(LAB0, as_version=4), starter_source=inspect.getsource(sol.MyInc))
-    assert ns["report"].passed is True
-
-
 @pytest.mark.parametrize("name", ["spinlock", "atomic", "cmpxchg"])
 def test_lab0_every_reference_solution_passes(name):
-    import kvmlab
-    from kvmlab.lab import grade
+    from kvmlab.labs import grade
 
-    prog = _solution().SOLUTIONS[name]
-    v = kvmlab.model("lost_update").variant("plain").derive(name, name, programs={"worker": prog}, buggy=False)
-    report = grade("lost_update", v, params={"cpus": 2, "loops": 2},
-                   configs=[{"PREEMPT_RT": False}, {"PREEMPT_RT": True}])
-    assert report.passed is True
+    assert grade("lab0", _solution().SOLUTIONS[name]).passed is True
 
 
 def test_lab0_hint3_wrong_loop_target_fails():
     """Hint 3's warning: looping back to the load (not the lock) leaves the second increment unlocked."""
-    import kvmlab
     from kvmlab.engine import line
-    from kvmlab.lab import grade
+    from kvmlab.labs import grade
 
     class LoopToLoad(_solution().MyInc):
         @line("spin_unlock(&lock);")
@@ -100,10 +59,13 @@ def test_lab0_hint3_wrong_loop_target_fails():
             if t.i < self.loops:
                 return "load"
 
-    v = kvmlab.model("lost_update").variant("plain").derive("loop_to_load", "", programs={"worker": LoopToLoad})
-    report = grade("lost_update", v, params={"cpus": 2, "loops": 2},
-                   configs=[{"PREEMPT_RT": False}, {"PREEMPT_RT": True}])
-    assert report.passed is False
+    assert grade("lab0", LoopToLoad).passed is False
+
+
+def test_lab0_reference_source_passes_as_the_answer_cell():
+    nb = nbformat.read(LAB0, as_version=4)
+    ns = _exec_notebook(nb, inspect.getsource(_solution().MyInc))
+    assert ns["report"].passed is True
 
 
 # ---------------------------------------------------------------------------------------------

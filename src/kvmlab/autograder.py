@@ -33,7 +33,7 @@ SRC="$ROOT/source"
 
 find_python() {{
   for p in python3.13 python3.12 python3.11 python3; do
-    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       command -v "$p"
       return 0
     fi

@@ -25,14 +25,22 @@ class Panel:
         import ipywidgets as W
 
         from .. import api
+        from ..engine import Variant
         self.cls = api.model(model) if isinstance(model, str) else model
         cls = self.cls
+        # the model's variants, plus one given as a Variant (a learner's code, a drill's mutant)
+        self.known = {v.name: v for v in cls.variants}
+        if isinstance(variant, Variant):
+            self.known = {variant.name: variant, **self.known}
+            variant = variant.name
         self.max_states = max_states
         self.show_stepper = stepper
         style = {"description_width": "initial"}
+        if variant is not None and variant not in self.known:
+            cls.variant(variant)  # the model's own clear error
         self.variant = W.Dropdown(options=[(f"{v.name}{' (buggy)' if v.buggy else ''}", v.name)
-                                           for v in cls.variants],
-                                  value=cls.variant(variant).name, description="variant", style=style)
+                                           for v in self.known.values()],
+                                  value=variant or cls.variants[0].name, description="variant", style=style)
         self.configs: dict[str, Any] = {}
         for k, c in cls.configs.items():
             val = (config or {}).get(k, c.default)
@@ -86,7 +94,7 @@ class Panel:
         self.progress.bar_style = "info"
         self.status.value = "exploring..."
         try:
-            system = api.load(self.cls, variant, config, params)
+            system = api.load(self.cls, self.known[variant], config, params)
             from ..engine import Explorer
             r = Explorer(system, max_states=self.max_states, progress=self._tick).run()
         except KvmlabError as e:
@@ -116,7 +124,7 @@ class Panel:
             from IPython.display import HTML, display
             first = min(r.violations, key=lambda v: len(v.schedule)) if r.violations else None
             try:
-                st = Stepper(self.cls.name, variant, config=config, params=params,
+                st = Stepper(self.cls, self.known[variant], config=config, params=params,
                              goal_property=first.property if first else None, max_states=STEPPER_STATES)
             except KvmlabError as e:
                 display(HTML(f"<p>No stepper for this configuration: {html.escape(str(e))}</p>"))
@@ -145,3 +153,40 @@ class Panel:
 def explore(model, variant: str | None = None, **kw) -> Panel:
     """Controls for ``model`` (variant, configs, params) that re-run the explorer on every change."""
     return Panel(model, variant, **kw)
+
+
+class _GraphStepper:
+    """A stepper for an already exported graph (``GradeReport.stepper_data()``)."""
+
+    def __init__(self, data: dict, id: str):
+        from .stepper import Stepper
+        self._st = Stepper.__new__(Stepper)
+        self._st.data, self._st.id, self._st._widget = data, id, None
+        self._st.system = self._st.graph = None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self._st._repr_mimebundle_(include, exclude)
+
+    def to_html(self, **kw) -> str:
+        return self._st.to_html(**kw)
+
+
+class _Note:
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(self.text)}</p>"
+
+
+def grade_stepper(report, id: str | None = None):
+    """The stepper on a lab report's first failing configuration, set to the grader's counterexample."""
+    if report.passed:
+        return _Note("Your code passed: there is no counterexample to step through.")
+    data = report.stepper_data()
+    if data is None:
+        return _Note("No stepper for this report (the code did not run, or the configuration is too large).")
+    return _GraphStepper(data, id or f"grade-{data.get('model', 'lab')}")
