@@ -78,8 +78,12 @@ def test_bundle_grades_reference_and_starter(tmp_path, lab_id):
     _clear(ag)
     shutil.copy(ROOT / lab.notebook, ag / "submission" / Path(lab.notebook).name)
     bad = _run(ag)
-    assert bad["score"] == 0, bad
-    assert _max(bad) > 0
+    assert bad["score"] < _max(bad), bad
+    failed = [t for t in bad["tests"] if t["score"] < t["max_score"]]
+    assert failed, "the starter must fail a graded test"
+    # graded, not refused: the failure names a property and its counterexample
+    assert any("violated" in t["output"] and "counterexample" in t["output"] for t in failed), failed
+    assert "tagged" not in bad["output"], bad["output"]
 
 
 def test_no_submission_is_a_clear_zero(tmp_path):
