@@ -33,3 +33,20 @@ def test_bad_settings_are_a_clear_error():
     import kvmlab
     with pytest.raises(kvmlab.KvmlabError, match="between"):
         kvmlab.explore("lost_update", params={"cpus": 9})
+
+
+def test_static_book_shows_the_verdict_not_widgets(monkeypatch):
+    import IPython.display
+
+    import kvmlab
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    p = kvmlab.explore("lost_update", stepper=False)
+    monkeypatch.setenv("KVMLAB_STATIC", "1")
+    p._ipython_display_()
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.HTML)
+    assert "control panel" in shown[0].data and "breaks no_lost_update" in shown[0].data
+    monkeypatch.delenv("KVMLAB_STATIC")
+    p._ipython_display_()
+    assert shown[1] is p.widget

@@ -145,9 +145,16 @@ class Panel:
             return f"{r.variant}: no verdict, the search stopped at {r.stopped_by} ({r.states:,} states; {bounds})"
         return f"{r.variant}: all properties hold ({r.states:,} states; {bounds}; fairness {r.fairness})"
 
+    def static_html(self) -> str:
+        """What the static book shows in place of the widgets: the verdict for these settings."""
+        return (f"<p><em>In a live notebook this is a control panel (variant, kernel configs, parameters) "
+                f"that re-runs the explorer on every change. Here: {html.escape(self.headline())}.</em></p>")
+
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+        from IPython.display import HTML, display
+
+        from .stepper import static_mode
+        display(HTML(self.static_html()) if static_mode() else self.widget)
 
 
 def explore(model, variant: str | None = None, **kw) -> Panel:
