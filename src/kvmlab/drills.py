@@ -490,6 +490,7 @@ KERNEL_PROPERTIES = {
     "no_sleep_in_atomic": "nothing that may sleep runs in atomic context (might_sleep())",
     "no_use_after_free": "no access to freed memory (KASAN)",
     "refcount_ok": "no refcount_t: warning",
+    "terminates": "every thread finishes (no endless loop)",
 }
 
 
@@ -529,7 +530,7 @@ def options(d: Drill) -> dict[str, str]:
         out.setdefault(m.stuck_property, KERNEL_PROPERTIES.get(m.stuck_property, "no thread waits forever"))
         for p in other.expect:
             out.setdefault(p, KERNEL_PROPERTIES.get(p, p))
-    for p in ("no_bad_unlock", "no_lock_leak"):
+    for p in ("no_bad_unlock", "no_lock_leak", "terminates"):
         out.setdefault(p, KERNEL_PROPERTIES[p])
     return dict(sorted(out.items()))
 
