@@ -1,0 +1,214 @@
+"""Sphinx extension: every lab page of the static book gets a runnable "try it here" box.
+
+``extensions: [kvmlab.widgets.labpage]``. A page is a lab page when its
+document name is a lab's notebook path (``kvmlab.labs.get(id).notebook``
+without ``.ipynb``), so a lab notebook needs nothing extra. The box goes right
+after the notebook's answer cell (tag ``answer``, else ``starter``), or before
+its ``grade`` cell, or at the end of the page. It holds the lab's starter
+(``Lab.starter``); labpage.js grades it with ``kvmlab.labs.grade_source`` on
+Pyodide in a Web Worker (:mod:`kvmlab.widgets.webrun`).
+
+At the end of the build, ``_build/html/_kvmlab/`` receives the runtime that
+``tools/vendor_web.py`` vendored (``kvmlab_web_dir``: Pyodide, the editor,
+licences), a ``kvmlab`` wheel built here from the installed package, and the
+page scripts. Without the vendored runtime the box says how to get it and the
+build still succeeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import posixpath
+import shutil
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+ASSET_DIR = "_kvmlab"
+STATIC = ["labpage.js", "labpage.css", "lab-worker.js", "stepper.js", "stepper.css"]
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def _labs() -> list:
+    """The lab registry's labs, or [] when ``kvmlab.labs`` is not available."""
+    try:
+        from .. import labs
+    except ImportError:
+        return []
+    seq = labs.LABS.values() if isinstance(labs.LABS, dict) else labs.LABS
+    return [labs.get(x) if isinstance(x, str) else x for x in seq]
+
+
+def lab_docs() -> dict[str, str]:
+    """Document name (notebook path without ``.ipynb``) -> lab id."""
+    out = {}
+    for lab in _labs():
+        nb = str(lab.notebook).replace("\\", "/")
+        out[nb[:-len(".ipynb")] if nb.endswith(".ipynb") else nb] = lab.id
+    return out
+
+
+def build_wheel(dest_dir: Path) -> Path:
+    """Write a pure-Python wheel of the installed ``kvmlab`` package into ``dest_dir``.
+
+    Built with ``zipfile`` (reproducible: fixed timestamps, sorted entries), so
+    no build backend or network is needed at book-build time.
+    """
+    import kvmlab
+    version = kvmlab.__version__
+    pkg = Path(kvmlab.__file__).resolve().parent
+    files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   and p.suffix not in (".pyc", ".pyo"))
+    dist = f"kvmlab-{version}.dist-info"
+    meta = {
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: kvmlab\nVersion: {version}\n"
+                            "Summary: KVM concurrency, stepped through (browser build of the book's labs)\n"
+                            "License: GPL-2.0-only\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: kvmlab.widgets.labpage\nRoot-Is-Purelib: true\n"
+                         "Tag: py3-none-any\n",
+    }
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    path = dest_dir / f"kvmlab-{version}-py3-none-any.whl"
+    tmp = path.with_suffix(".tmp")
+    record = []
+
+    def add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+        zi = zipfile.ZipInfo(name, _ZIP_TIME)
+        zi.compress_type = zipfile.ZIP_DEFLATED
+        zi.external_attr = 0o644 << 16
+        zf.writestr(zi, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+
+    with zipfile.ZipFile(tmp, "w") as zf:
+        for f in files:
+            add(zf, "kvmlab/" + f.relative_to(pkg).as_posix(), f.read_bytes())
+        for name, text in meta.items():
+            add(zf, name, text.encode())
+        record.append(f"{dist}/RECORD,,")
+        zf.writestr(zipfile.ZipInfo(f"{dist}/RECORD", _ZIP_TIME), "\n".join(record) + "\n")
+    if path.exists() and path.read_bytes() == tmp.read_bytes():
+        tmp.unlink()  # unchanged: keep the old file (and its mtime, for HTTP caching)
+    else:
+        tmp.replace(path)
+    return path
+
+
+def _json_for_script(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
+
+
+def box_html(lab_id: str, base: str, *, timeout: int, runtime: bool, wheel: str) -> str:
+    """The lab box's HTML for a page whose path to ``_kvmlab/`` is ``base``."""
+    from .webrun import lab_page_data
+    data = lab_page_data(lab_id)
+    data["timeout"] = timeout
+    e = html.escape
+    if not runtime:
+        return ('<div class="kvmlab-lab kvmlab-lab-missing"><p><strong>Try it here</strong>: this lab can run in '
+                'your browser, but this copy of the book was built without the browser runtime '
+                '(<code>make web</code> vendors it; <code>make book</code> does it for you). Use the notebook '
+                'instead.</p></div>\n')
+    return (f'<link rel="stylesheet" href="{e(base)}labpage.css">\n'
+            f'<div class="kvmlab-lab" id="kvmlab-lab-{e(lab_id)}" data-kvmlab-base="{e(base)}" '
+            f'data-kvmlab-wheel="{e(wheel)}">'
+            f'<script type="application/json" class="kvmlab-lab-data">{_json_for_script(data)}</script>'
+            f'<noscript><p>This lab can run in your browser; it needs JavaScript.</p></noscript>'
+            f'<p class="kvmlab-lab-fallback">Loading the runnable lab…</p></div>\n'
+            f'<script src="{e(base)}editor.js" defer></script>\n'
+            f'<script src="{e(base)}labpage.js" defer></script>\n')
+
+
+def _web_dir(app) -> Path:
+    return Path(app.confdir) / app.config.kvmlab_web_dir
+
+
+def _runtime_ok(app) -> bool:
+    d = _web_dir(app)
+    return (d / "pyodide" / "pyodide.asm.wasm").exists() and (d / "editor.js").exists()
+
+
+def _wheel_name() -> str:
+    import kvmlab
+    return f"kvmlab-{kvmlab.__version__}-py3-none-any.whl"
+
+
+def _insert_point(doctree):
+    """(parent, index) where the box goes: after the answer cell, before the grade cell, or at the end."""
+    from docutils import nodes
+
+    def tagged(tag):
+        return [n for n in doctree.findall(nodes.Element) if f"tag_{tag}" in n.get("classes", ())]
+
+    for tag in ("answer", "starter"):
+        found = tagged(tag)
+        if found:
+            n = found[-1]
+            return n.parent, n.parent.index(n) + 1
+    found = tagged("grade")
+    if found:
+        n = found[0]
+        return n.parent, n.parent.index(n)
+    sections = list(doctree.findall(nodes.section))
+    parent = sections[0] if sections else doctree
+    return parent, len(parent.children)
+
+
+def _doctree_resolved(app, doctree, docname):
+    if app.builder.format != "html":
+        return
+    lab_id = lab_docs().get(docname)
+    if lab_id is None:
+        return
+    from docutils import nodes
+    base = posixpath.relpath(ASSET_DIR, posixpath.dirname(docname) or ".") + "/"
+    raw = box_html(lab_id, base, timeout=app.config.kvmlab_lab_timeout, runtime=_runtime_ok(app),
+                   wheel=_wheel_name())
+    parent, ix = _insert_point(doctree)
+    parent.insert(ix, nodes.raw("", raw, format="html"))
+
+
+def _env_get_outdated(app, env, added, changed, removed):
+    # a lab page shows kvmlab.labs' starter: re-read it every build (its cells come from the cache)
+    return [d for d in lab_docs() if d in env.found_docs]
+
+
+def _copy_if_changed(src: Path, dst: Path) -> None:
+    if dst.exists() and dst.stat().st_size == src.stat().st_size and dst.stat().st_mtime >= src.stat().st_mtime:
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def _build_finished(app, exc):
+    if exc is not None or app.builder.format != "html" or not lab_docs():
+        return
+    out = Path(app.outdir) / ASSET_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for name in STATIC:
+        (out / name).write_text(resources.files("kvmlab.widgets").joinpath("static", name)
+                                .read_text(encoding="utf-8"), encoding="utf-8")
+    if not _runtime_ok(app):
+        from sphinx.util import logging
+        logging.getLogger(__name__).info(
+            "kvmlab: no browser runtime in %s (run tools/vendor_web.py): lab pages are not runnable",
+            _web_dir(app))
+        return
+    src = _web_dir(app)
+    for f in sorted(src.rglob("*")):
+        if f.is_file():
+            _copy_if_changed(f, out / f.relative_to(src))
+    build_wheel(out)
+
+
+def setup(app):
+    app.add_config_value("kvmlab_web_dir", "vendor/web/_kvmlab", "html")
+    app.add_config_value("kvmlab_lab_timeout", 20, "html")
+    app.connect("doctree-resolved", _doctree_resolved)
+    app.connect("env-get-outdated", _env_get_outdated)
+    app.connect("build-finished", _build_finished)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
