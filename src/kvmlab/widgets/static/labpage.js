@@ -35,8 +35,14 @@
     this.pending = {};
     this.queue = Promise.resolve();
     this.listeners = [];
-    this.start();
+    this.state = "idle";
+    this.worker = null;
   }
+  // the worker starts on first use (the test hook's `ready`, Grade, or the box coming near the viewport)
+  Runtime.prototype.ensure = function () {
+    if (!this.worker && this.state !== "failed") this.start();
+    return this.ready;
+  };
   Runtime.prototype.start = function () {
     var self = this;
     this.state = "loading";
@@ -108,7 +114,7 @@
   Runtime.prototype.call = function (msg, limitSeconds) {
     var self = this;
     var job = this.queue.then(function () {
-      return self.ready.then(function () {
+      return self.ensure().then(function () {
         return new Promise(function (resolve, reject) {
           var id = ++self.seq;
           var timer = null;
@@ -181,6 +187,10 @@
     this.key = "kvmlab-lab-draft:" + data.id;
     this.rt = runtimeFor(this.base, root.getAttribute("data-kvmlab-wheel"));
     while (root.lastChild && root.lastChild.tagName !== "SCRIPT") root.removeChild(root.lastChild);
+    // the notebook's static answer cell right before the box: the editor replaces it
+    var prev = root.previousElementSibling;
+    while (prev && (prev.tagName === "LINK" || prev.tagName === "SCRIPT")) prev = prev.previousElementSibling;
+    if (prev && /(^|\s)tag_(answer|starter)(\s|$)/.test(prev.className)) prev.classList.add("kl-replaced");
     Array.prototype.slice.call(root.querySelectorAll("noscript, .kvmlab-lab-fallback")).forEach(function (n) {
       n.parentNode.removeChild(n);
     });
@@ -247,9 +257,20 @@
       self.draftEl.textContent = "reset to the starter (Ctrl+Z undoes)";
     });
     this.rt.onChange(function (rt) { self.showRuntime(rt); });
+    var rt = this.rt;
+    if (G.IntersectionObserver) {
+      var io = new IntersectionObserver(function (entries) {
+        if (entries.some(function (x) { return x.isIntersecting; })) { io.disconnect(); rt.ensure(); }
+      }, {rootMargin: "1500px 0px"});
+      io.observe(root);
+    } else {
+      rt.ensure();
+    }
   }
   LabBox.prototype.showRuntime = function (rt) {
-    if (rt.state === "loading") {
+    if (rt.state === "idle") {
+      this.statusEl.textContent = "Python (Pyodide) loads in your browser when you get here";
+    } else if (rt.state === "loading") {
       this.statusEl.textContent = "loading Python (Pyodide) in your browser…";
     } else if (rt.state === "ready") {
       var i = rt.info || {};
@@ -287,13 +308,15 @@
     }, function (e) {
       clearInterval(tick);
       self.busy(false);
-      var msg;
+      var msg, more = null;
       if (e && e.name === "TimeLimit") {
-        msg = "FAIL: time limit. Grading was stopped after " + e.seconds + " s, and Python was restarted. " +
-          "A step that never returns (such as a `while True:` loop inside a step) never hands the CPU " +
-          "back to the explorer: write loops as steps that jump back (return the step's name).";
+        msg = "FAIL: time limit: grading was stopped after " + e.seconds + " s";
+        more = "Python was restarted. Does a step of your code never return? A Python loop inside a step " +
+          "(such as while True:) never hands the CPU back to the explorer: write a loop as a step that " +
+          "jumps back, by returning the name of the step to run next.";
       } else if (e && e.name === "Stopped") {
-        msg = "Stopped: grading was interrupted, and Python was restarted.";
+        msg = "Stopped: grading was interrupted";
+        more = "Python was restarted.";
       } else {
         msg = "ERROR: the grader could not run: " + (e && e.message || e);
       }
@@ -302,6 +325,7 @@
       self.result.className = "kl-result kl-fail";
       self.result.textContent = "";
       self.result.appendChild(el("div", "kl-headline", "✗ " + msg));
+      if (more) self.result.appendChild(el("div", "kl-more", more));
       return rep;
     });
   };
@@ -367,7 +391,7 @@
       G.kvmlabLab = {
         id: b.data.id,
         starter: b.data.starter,
-        get ready() { return b.rt.ready.then(function () { return true; }); },
+        get ready() { return b.rt.ensure().then(function () { return true; }); },
         grade: function (source) { return b.grade(source); },
         stop: function () { b.rt.stop(); },
         runtime: b.rt
