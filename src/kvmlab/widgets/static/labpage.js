@@ -2,7 +2,7 @@
  * Markup (written by kvmlab.widgets.labpage): <div class="kvmlab-lab" data-kvmlab-base="../_kvmlab/"
  * data-kvmlab-wheel="kvmlab-...whl?h=..."> with a <script type="application/json" class="kvmlab-lab-data">
  * {id, title, starter, names, bounds, timeout}. No network beyond this origin; text is set with
- * textContent only. Test hook: window.kvmlabLab = {ready, grade(source), starter, stop(), id}. */
+ * textContent only. Test hook: window.kvmlabLab = {ready, grade(source[, {timeout}]), starter, stop(), id}. */
 (function () {
   "use strict";
   var G = window;
@@ -286,9 +286,10 @@
     this.stopBtn.disabled = !on;
     this.root.classList.toggle("kl-busy", on);
   };
-  // grade `source`, show the verdict, resolve to {passed, property, states, message, timeLimit, ...}
-  LabBox.prototype.grade = function (source) {
+  // grade `source` (time limit: limitSeconds, default the page's), show the verdict, resolve to {passed, property, states, message, timeLimit, ...}
+  LabBox.prototype.grade = function (source, limitSeconds) {
     var self = this;
+    var limit = limitSeconds || this.limit;
     var t0 = performance.now();
     this.busy(true);
     this.result.className = "kl-result kl-running";
@@ -299,9 +300,9 @@
     var tick = setInterval(function () {
       var s = (performance.now() - t0) / 1000;
       line.textContent = (self.rt.state === "loading" ? "waiting for Python to load… " : "grading… ") +
-        Math.floor(s) + " s (time limit " + self.limit + " s once Python is ready)";
+        Math.floor(s) + " s (time limit " + limit + " s once Python is ready)";
     }, 500);
-    return this.rt.call({cmd: "grade", lab: this.data.id, source: source}, this.limit).then(function (r) {
+    return this.rt.call({cmd: "grade", lab: this.data.id, source: source}, limit).then(function (r) {
       clearInterval(tick);
       self.busy(false);
       return self.show(r, (performance.now() - t0) / 1000);
@@ -392,7 +393,7 @@
         id: b.data.id,
         starter: b.data.starter,
         get ready() { return b.rt.ensure().then(function () { return true; }); },
-        grade: function (source) { return b.grade(source); },
+        grade: function (source, opts) { return b.grade(source, opts && opts.timeout); },
         stop: function () { b.rt.stop(); },
         runtime: b.rt
       };
