@@ -1,9 +1,10 @@
-"""Runnable labs in the built book: grading on Pyodide in headless Chromium, offline.
+"""Runnable labs and stepper set-up panels in the built book: Pyodide in headless Chromium, offline.
 
 For every lab page (``kvmlab.labs.LABS``): the starter FAILs with its shortest
 counterexample shown in the stepper, the reference solution (``solutions/``) PASSes,
 a ``while True:`` answer FAILs with a time-limit message within the limit while the
-page stays responsive, and no request leaves 127.0.0.1. Screenshots of lab 0 at
+page stays responsive, and no request leaves 127.0.0.1. On chapter 0, the stepper's
+"Change the set-up" panel re-explores with 3 CPUs in the browser. Screenshots of lab 0 at
 1366x900 and 390x844, light and dark, go to ``$KVMLAB_SHOTS`` (default
 ``/tmp/kvmbook-shots``) for a human to look at.
 
@@ -97,7 +98,7 @@ def browser():
 class LabTab:
     """A lab page in a fresh profile; records requests leaving 127.0.0.1 and page errors."""
 
-    def __init__(self, browser, url: str, scheme: str = "light", viewport=(1366, 900)):
+    def __init__(self, browser, url: str, scheme: str = "light", viewport=(1366, 900), hook: bool = True):
         self.ctx = browser.new_context(color_scheme=scheme, viewport={"width": viewport[0], "height": viewport[1]})
         self.page = self.ctx.new_page()
         self.blocked: list[str] = []
@@ -106,7 +107,8 @@ class LabTab:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.goto(url, wait_until="load")
-        self.page.wait_for_function("window.kvmlabLab !== undefined", timeout=30_000)
+        if hook:
+            self.page.wait_for_function("window.kvmlabLab !== undefined", timeout=30_000)
 
     def _route(self, route):
         url = route.request.url
@@ -261,3 +263,40 @@ def test_screenshots(tab, scheme, viewport):
     box.locator(".kl-stepper").scroll_into_view_if_needed()
     t.page.screenshot(path=str(SHOTS / f"{name}-stepper.png"))
     t.check_clean(name)
+
+
+# -- the stepper set-up panel on chapter pages ---------------------------------------------
+CH0 = "book/ch0-reading-interleavings.html"
+
+
+def test_stepper_panel_reexplores_in_the_browser(browser, server):
+    import json
+
+    from kvmlab.widgets import webrun
+    _need((HTML / CH0).is_file(), f"{HTML / CH0} missing")
+    t = LabTab(browser, server + CH0, hook=False)
+    try:
+        panel = t.page.locator("details.kvmlab-panel").first
+        panel.locator("summary").click()
+        cpus = panel.locator("input[type=number]").first
+        cpus.fill("9")  # above the model's bound: refused in the page, nothing is run
+        panel.get_by_role("button", name="Explore").click()
+        assert "cpus must be a whole number from 1 to 4" in panel.locator(".kp-status").inner_text()
+        cpus.fill("3")
+        panel.get_by_role("button", name="Explore").click()
+        t.page.wait_for_function("document.querySelector('details.kvmlab-panel .kp-status')"
+                                 ".textContent.startsWith('showing')", timeout=READY_TIMEOUT_MS)
+        native = json.loads(webrun.explore(json.dumps({"model": "lost_update", "variant": "plain",
+                                                       "config": {"PREEMPT_RT": False},
+                                                       "params": {"cpus": 3, "loops": 1}})))
+        status = panel.locator(".kp-status").inner_text()
+        assert f"cpus=3 loops=1: {len(native['states'])} states" in status, status
+        custom = t.page.locator(".kvmlab-stepper:not([data-kvmlab-stepper])")
+        assert custom.locator(".ks-cpu").count() == 3
+        assert t.page.locator("div[data-kvmlab-stepper]").first.is_hidden()
+        panel.get_by_role("button", name="Back to the book's set-up").click()
+        assert t.page.locator("div[data-kvmlab-stepper]").first.is_visible()
+        assert custom.count() == 0
+        t.check_clean("ch0 panel")
+    finally:
+        t.close()

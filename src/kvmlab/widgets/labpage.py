@@ -13,6 +13,10 @@ At the end of the build, ``_build/html/_kvmlab/`` receives the runtime that
 licences), a ``kvmlab`` wheel built here from the installed package, and the
 page scripts. Without the vendored runtime the box says how to get it and the
 build still succeeds.
+
+Every page with steppers also gets a "Change the set-up" panel above each one
+(``static/stepper-panel.js``; ``kvmlab_stepper_panels: false`` turns it off):
+it re-explores the model with other settings in the same worker.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import hashlib
 import html
 import json
 import posixpath
+import re
 import shutil
 import zipfile
 from importlib import resources
@@ -29,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ASSET_DIR = "_kvmlab"
-STATIC = ["labpage.js", "labpage.css", "lab-worker.js", "stepper.js", "stepper.css"]
+STATIC = ["labpage.js", "labpage.css", "lab-worker.js", "stepper.js", "stepper.css", "stepper-panel.js"]
+_STEPPER_MODEL = re.compile(r'class="kvmlab-stepper-data">\{"v":\d+,"id":[^,]*,"model":"([A-Za-z0-9_]+)"')
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 
@@ -158,14 +164,35 @@ def _insert_point(doctree):
     return parent, len(parent.children)
 
 
+def panel_html(models: list[str], base: str, *, wheel: str, timeout: int) -> str:
+    """The set-up panels' data and scripts for a page whose steppers show ``models``."""
+    from .. import api
+    specs = {}
+    for m in api.list_models():
+        if m["name"] in models:
+            specs[m["name"]] = {"variants": [{"name": v["name"], "desc": v["desc"]} for v in m["variants"]],
+                                "configs": m["configs"], "params": m["params"]}
+    meta = {"base": base, "wheel": wheel, "timeout": timeout, "max_states": 20000, "models": specs}
+    e = html.escape
+    return (f'<link rel="stylesheet" href="{e(base)}labpage.css">\n'
+            f'<script type="application/json" id="kvmlab-models">{_json_for_script(meta)}</script>\n'
+            f'<script src="{e(base)}labpage.js" defer></script>\n'
+            f'<script src="{e(base)}stepper-panel.js" defer></script>\n')
+
+
 def _doctree_resolved(app, doctree, docname):
     if app.builder.format != "html":
         return
+    from docutils import nodes
+    base = posixpath.relpath(ASSET_DIR, posixpath.dirname(docname) or ".") + "/"
+    if app.config.kvmlab_stepper_panels and _runtime_ok(app):
+        models = sorted({m for n in doctree.findall(nodes.raw) for m in _STEPPER_MODEL.findall(n.astext())})
+        if models:
+            doctree.append(nodes.raw("", panel_html(models, base, wheel=_wheel_name(),
+                                                    timeout=app.config.kvmlab_lab_timeout), format="html"))
     lab_id = lab_docs().get(docname)
     if lab_id is None:
         return
-    from docutils import nodes
-    base = posixpath.relpath(ASSET_DIR, posixpath.dirname(docname) or ".") + "/"
     raw = box_html(lab_id, base, timeout=app.config.kvmlab_lab_timeout, runtime=_runtime_ok(app),
                    wheel=_wheel_name())
     parent, ix = _insert_point(doctree)
@@ -185,7 +212,7 @@ def _copy_if_changed(src: Path, dst: Path) -> None:
 
 
 def _build_finished(app, exc):
-    if exc is not None or app.builder.format != "html" or not lab_docs():
+    if exc is not None or app.builder.format != "html":
         return
     out = Path(app.outdir) / ASSET_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -208,6 +235,7 @@ def _build_finished(app, exc):
 def setup(app):
     app.add_config_value("kvmlab_web_dir", "vendor/web/_kvmlab", "html")
     app.add_config_value("kvmlab_lab_timeout", 20, "html")
+    app.add_config_value("kvmlab_stepper_panels", True, "html")
     app.connect("doctree-resolved", _doctree_resolved)
     app.connect("env-get-outdated", _env_get_outdated)
     app.connect("build-finished", _build_finished)
