@@ -204,7 +204,7 @@
     root.appendChild(el("p", "kl-help",
       "Edit the answer below (" + (data.names || []).join(", ") + ") and press Grade: the explorer " +
       "checks it in your browser, with the same bounds as the notebook's grade cell. Your draft is " +
-      "kept in this browser. In the editor, Tab indents; press Esc then Tab to leave it."));
+      "kept in this browser. In the editor, Ctrl+Enter grades, Tab indents; press Esc then Tab to leave it."));
 
     var edHost = el("div", "kl-editor");
     root.appendChild(edHost);
@@ -250,6 +250,12 @@
     root.appendChild(this.stepperHost);
 
     this.gradeBtn.addEventListener("click", function () { self.grade(self.editor.get()); });
+    edHost.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !self.gradeBtn.disabled) {
+        ev.preventDefault();
+        self.grade(self.editor.get());
+      }
+    });
     this.stopBtn.addEventListener("click", function () { self.rt.stop(); });
     this.resetBtn.addEventListener("click", function () {
       self.editor.set(data.starter);
