@@ -116,3 +116,95 @@ def test_grade_keeps_what_the_code_printed():
     lab = _all()[0]
     d = json.loads(webrun.grade(lab.id, 'print("hello from the answer")\n' + lab.starter))
     assert "hello from the answer" in d["output"]
+
+
+# -- a chapter exercise's "try it here" box (the kvmlab-try directive) ---------------------
+CAS = '''class MyInc(Program):
+    fn = "worker"
+    locals = {"old": 0, "i": 0}
+
+    @line("old = counter;")
+    def load(self, w, t):
+        t.old = w["counter"]
+
+    @line("if (cmpxchg(&counter, old, old + 1) != old) goto retry;")
+    def cas(self, w, t):
+        if w.cmpxchg("counter", t.old, t.old + 1) != t.old:
+            return "load"
+        t.i += 1
+        if t.i < self.loops:
+            return "load"
+'''
+WRONG = CAS.replace('if w.cmpxchg("counter", t.old, t.old + 1) != t.old:\n            return "load"\n',
+                    'w["counter"] = t.old + 1\n')
+SPEC = {"model": "lost_update", "variant": "plain", "program": "worker", "name": "MyInc",
+        "params": [{"cpus": "2"}, {"cpus": "3"}], "configs": None}
+
+
+def test_try_variant_judges_the_learners_variant():
+    assert WRONG != CAS
+    ok = json.loads(webrun.try_variant(json.dumps(SPEC), CAS))
+    assert ok["report"]["passed"] is True and ok["stepper"] is None, ok["report"]
+    bad = json.loads(webrun.try_variant(json.dumps(SPEC), WRONG))
+    assert bad["report"]["passed"] is False and bad["report"]["property"] == "no_lost_update"
+    assert bad["stepper"]["model"] == "lost_update" and bad["words"]
+
+
+@pytest.mark.parametrize("spec, source, words", [
+    (SPEC, "class MyInc(:\n", "SyntaxError"),
+    (SPEC, "x = 1\n", "must define the class MyInc"),
+    (SPEC, "raise RuntimeError('boom')\n", "RuntimeError: boom"),
+    ({"model": "lost_update"}, CAS, "bad exercise spec"),
+    ({**SPEC, "program": "nope"}, CAS, "not a program of lost_update/plain"),
+    ({**SPEC, "params": [{"cpus": "99"}]}, CAS, "cpus"),
+])
+def test_try_variant_errors_are_clear(spec, source, words):
+    d = json.loads(webrun.try_variant(json.dumps(spec), source))
+    assert d["report"]["passed"] is False and words in d["report"]["message"], d["report"]
+
+
+def build_try_site(tmp_path, body: str, web_dir=None):
+    """Build a one-page Sphinx site using the kvmlab-try directive; returns (outdir, warnings)."""
+    import io
+
+    from sphinx.application import Sphinx
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text("extensions = ['kvmlab.widgets.labpage']\n"
+                                 f"kvmlab_web_dir = {str(web_dir or tmp_path / 'none')!r}\n")
+    (src / "index.rst").write_text("Try\n===\n\n" + body)
+    warnings = io.StringIO()
+    app = Sphinx(str(src), str(src), str(tmp_path / "out"), str(tmp_path / "doctrees"), "html",
+                 status=None, warning=warnings, freshenv=True)
+    app.build()
+    return tmp_path / "out", warnings.getvalue()
+
+
+TRY_RST = (".. kvmlab-try:: lost_update\n   :variant: plain\n   :program: worker\n   :name: MyInc\n"
+           "   :params: cpus=2; cpus=3\n\n" + "".join(f"   {ln}\n" if ln else "\n" for ln in WRONG.splitlines()))
+
+
+def test_try_directive_writes_a_box(tmp_path):
+    web = tmp_path / "web"  # a stand-in runtime: the box only checks that the files exist
+    (web / "pyodide").mkdir(parents=True)
+    (web / "pyodide" / "pyodide.asm.wasm").write_bytes(b"\0asm")
+    (web / "editor.js").write_text("// editor")
+    out, warnings = build_try_site(tmp_path, TRY_RST, web)
+    assert "kvmlab-try" not in warnings, warnings
+    page = (out / "index.html").read_text()
+    data = json.loads(page.split('class="kvmlab-lab-data">', 1)[1].split("</script>", 1)[0])
+    assert data["kind"] == "try" and data["spec"]["params"] == [{"cpus": "2"}, {"cpus": "3"}]
+    assert data["starter"].strip() == WRONG.strip()
+    assert (out / "_kvmlab" / "labpage.js").is_file() and (out / "_kvmlab" / "editor.js").is_file()
+    assert list((out / "_kvmlab").glob("kvmlab-*.whl"))
+
+
+def test_try_directive_without_runtime_says_so(tmp_path):
+    out, warnings = build_try_site(tmp_path, TRY_RST)
+    assert "make web" in (out / "index.html").read_text()
+
+
+def test_try_directive_bad_options_are_build_errors(tmp_path):
+    out, warnings = build_try_site(tmp_path, TRY_RST.replace(":params: cpus=2; cpus=3", ":params: cpus=99"))
+    assert "kvmlab-try" in warnings and "cpus" in warnings
+    assert 'class="kvmlab-lab' not in (out / "index.html").read_text()

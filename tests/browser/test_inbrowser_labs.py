@@ -300,3 +300,60 @@ def test_stepper_panel_reexplores_in_the_browser(browser, server):
         t.check_clean("ch0 panel")
     finally:
         t.close()
+
+
+# -- a chapter exercise's "try it here" box, on a one-page site built with the vendored runtime
+WEB_DIR = ROOT / "vendor" / "web" / "_kvmlab"
+CAS = '''class MyInc(Program):
+    fn = "worker"
+    locals = {"old": 0, "i": 0}
+
+    @line("old = counter;")
+    def load(self, w, t):
+        t.old = w["counter"]
+
+    @line("if (cmpxchg(&counter, old, old + 1) != old) goto retry;")
+    def cas(self, w, t):
+        if w.cmpxchg("counter", t.old, t.old + 1) != t.old:
+            return "load"
+        t.i += 1
+        if t.i < self.loops:
+            return "load"
+'''
+
+
+def test_try_box_checks_a_new_variant(browser, tmp_path):
+    import io
+
+    _need((WEB_DIR / "pyodide" / "pyodide.asm.wasm").is_file(), f"{WEB_DIR} missing: run `make web`")
+    from sphinx.application import Sphinx
+    wrong = CAS.replace('if w.cmpxchg("counter", t.old, t.old + 1) != t.old:\n            return "load"\n',
+                        'w["counter"] = t.old + 1\n')
+    assert wrong != CAS
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(f"extensions = ['kvmlab.widgets.labpage']\nkvmlab_web_dir = {str(WEB_DIR)!r}\n")
+    body = "".join(f"   {ln}\n" if ln else "\n" for ln in wrong.splitlines())
+    (src / "index.rst").write_text("Try\n===\n\n.. kvmlab-try:: lost_update\n   :variant: plain\n"
+                                   "   :program: worker\n   :name: MyInc\n   :params: cpus=2; cpus=3\n\n" + body)
+    out = tmp_path / "out"
+    warn = io.StringIO()
+    Sphinx(str(src), str(src), str(out), str(tmp_path / "dt"), "html", status=None, warning=warn).build()
+    assert "kvmlab-try" not in warn.getvalue(), warn.getvalue()
+    handler = functools.partial(_Quiet, directory=str(out))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    t = LabTab(browser, f"http://127.0.0.1:{httpd.server_address[1]}/index.html")
+    try:
+        assert t.page.evaluate("kvmlabLab.starter").strip() == wrong.strip()
+        t.ready()
+        r = t.grade(wrong)
+        assert r["passed"] is False and r["property"] == "no_lost_update" and r["stepper"], r
+        r = t.grade(CAS)
+        assert r["passed"] is True, r
+        assert t.page.get_by_role("button", name="Check").count() == 1
+        t.check_clean("try box")
+    finally:
+        t.close()
+        httpd.shutdown()
+        httpd.server_close()

@@ -17,6 +17,9 @@ build still succeeds.
 Every page with steppers also gets a "Change the set-up" panel above each one
 (``static/stepper-panel.js``; ``kvmlab_stepper_panels: false`` turns it off):
 it re-explores the model with other settings in the same worker.
+
+The ``kvmlab-try`` directive gives a chapter exercise that asks for a new
+variant the same box (see :func:`_try_directive`).
 """
 
 from __future__ import annotations
@@ -129,6 +132,101 @@ def box_html(lab_id: str, base: str, *, timeout: int, runtime: bool, wheel: str)
             f'<script src="{e(base)}labpage.js" defer></script>\n')
 
 
+def try_box_html(spec: dict, starter: str, base: str, *, box_id: str, title: str, timeout: int, runtime: bool,
+                 wheel: str) -> str:
+    """A chapter exercise's "try it here" box: the learner's variant, checked by :func:`.webrun.try_variant`."""
+    e = html.escape
+    if not runtime:
+        return ('<div class="kvmlab-lab kvmlab-lab-missing"><p><strong>Try it here</strong>: this exercise can '
+                'run in your browser, but this copy of the book was built without the browser runtime '
+                '(<code>make web</code>).</p></div>\n')
+    bounds = "; ".join(" ".join(f"{k}={v}" for k, v in {**c, **p}.items()) or "defaults"
+                       for c in (spec.get("configs") or [{}]) for p in (spec.get("params") or [{}]))
+    data = {"id": box_id, "kind": "try", "title": title, "starter": starter, "names": [spec["name"]],
+            "bounds": bounds, "spec": spec, "timeout": timeout}
+    return (f'<link rel="stylesheet" href="{e(base)}labpage.css">\n'
+            f'<div class="kvmlab-lab kvmlab-try" id="kvmlab-lab-{e(box_id)}" data-kvmlab-base="{e(base)}" '
+            f'data-kvmlab-wheel="{e(wheel)}">'
+            f'<script type="application/json" class="kvmlab-lab-data">{_json_for_script(data)}</script>'
+            f'<noscript><p>This exercise can run in your browser; it needs JavaScript.</p></noscript>'
+            f'<p class="kvmlab-lab-fallback">Loading the runnable exercise…</p></div>\n'
+            f'<script src="{e(base)}editor.js" defer></script>\n'
+            f'<script src="{e(base)}labpage.js" defer></script>\n')
+
+
+def _parse_sets(text: str | None, what: str) -> list[dict] | None:
+    """``"cpus=2 loops=1; cpus=3"`` -> ``[{"cpus": "2", "loops": "1"}, {"cpus": "3"}]``."""
+    if not text:
+        return None
+    out = []
+    for part in text.split(";"):
+        d = {}
+        for item in part.split():
+            k, sep, v = item.partition("=")
+            if not sep or not k:
+                raise ValueError(f"{what}: {item!r} is not NAME=VALUE")
+            d[k] = v
+        out.append(d)
+    return out
+
+
+def _try_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import directives
+    from sphinx.util.docutils import SphinxDirective
+
+    class TryDirective(SphinxDirective):
+        """``{kvmlab-try} MODEL``: a runnable box for an exercise that asks for a new variant.
+
+        Options: ``:variant:`` (the base variant), ``:program:`` (the program role the answer
+        replaces), ``:name:`` (the class the answer defines), ``:params:`` and ``:configs:``
+        (sets separated by ``;``, e.g. ``cpus=2; cpus=3`` and ``PREEMPT_RT=y; PREEMPT_RT=n``),
+        ``:title:``. The content is the starter code.
+        """
+
+        required_arguments = 1
+        has_content = True
+        option_spec = {"variant": directives.unchanged_required, "program": directives.unchanged_required,
+                       "name": directives.unchanged_required, "params": directives.unchanged,
+                       "configs": directives.unchanged, "title": directives.unchanged}
+
+        def run(self):
+            from .. import api
+            from ..engine import KvmlabError
+            model = self.arguments[0]
+            try:
+                mcls = api.model(model)
+                variant = self.options.get("variant") or next(iter(mcls.variants))
+                v = mcls.variant(variant)
+                role = self.options["program"]
+                if role not in v.programs:
+                    raise KvmlabError(f"program {role!r}: not a program of {model}/{variant} "
+                                      f"(known: {', '.join(v.programs)})")
+                params = _parse_sets(self.options.get("params"), "params")
+                configs = _parse_sets(self.options.get("configs"), "configs")
+                for p in params or [{}]:
+                    for c in configs or [{}]:
+                        api.load(model, variant, config=c, params=p)  # validates names and bounds
+            except (KvmlabError, KeyError, ValueError) as e:
+                raise self.error(f"kvmlab-try: {e}") from None
+            if "name" not in self.options:
+                raise self.error("kvmlab-try: the :name: option (the class the answer defines) is required")
+            spec = {"model": model, "variant": variant, "program": role, "name": self.options["name"],
+                    "params": params, "configs": configs}
+            env = self.env
+            n = env.temp_data.get("kvmlab_try_n", 0) + 1
+            env.temp_data["kvmlab_try_n"] = n
+            box_id = f"try-{env.docname.replace('/', '-')}-{n}"
+            base = posixpath.relpath(ASSET_DIR, posixpath.dirname(env.docname) or ".") + "/"
+            raw = try_box_html(spec, "\n".join(self.content) + "\n", base, box_id=box_id,
+                               title=self.options.get("title") or f"a new variant of {model}",
+                               timeout=env.config.kvmlab_lab_timeout, runtime=_runtime_ok(env.app),
+                               wheel=_wheel_name())
+            return [nodes.raw("", raw, format="html")]
+
+    return TryDirective
+
+
 def _web_dir(app) -> Path:
     return Path(app.confdir) / app.config.kvmlab_web_dir
 
@@ -236,6 +334,7 @@ def setup(app):
     app.add_config_value("kvmlab_web_dir", "vendor/web/_kvmlab", "html")
     app.add_config_value("kvmlab_lab_timeout", 20, "html")
     app.add_config_value("kvmlab_stepper_panels", True, "html")
+    app.add_directive("kvmlab-try", _try_directive())
     app.connect("doctree-resolved", _doctree_resolved)
     app.connect("env-get-outdated", _env_get_outdated)
     app.connect("build-finished", _build_finished)

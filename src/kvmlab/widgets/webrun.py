@@ -118,3 +118,84 @@ def selftest() -> str:
     r = api.check("lost_update", "plain")
     return _dumps({"states": r.states, "violated": [v.property for v in r.violations],
                    "seconds": time.perf_counter() - t0})
+
+
+TRY_PREAMBLE = "import kvmlab\nfrom kvmlab.engine import DONE, Program, line\n"
+
+
+def _report_dict(report) -> dict[str, Any]:
+    """``GradeReport.to_json()``, or the same keys from its fields (older reports)."""
+    if hasattr(report, "to_json"):
+        return _as_dict(report.to_json())
+    v = report.counterexample
+    f = report.first_failure
+    return {"passed": report.passed, "property": v.property if v else None,
+            "states": sum(r.result.states for r in report.runs if r.result is not None),
+            "message": report.headline(), "bounds": "; ".join(r.settings() for r in report.runs),
+            "counterexample": ({"property": v.property, "message": v.message, "schedule": list(v.schedule)}
+                               if v else None),
+            "error": str(f.error) if f is not None and f.error is not None else None}
+
+
+def _stepper_for(report) -> dict | None:
+    if hasattr(report, "stepper_data"):
+        return _as_dict(report.stepper_data())
+    f = report.first_failure
+    v = report.counterexample
+    if f is None or v is None or f.system is None:
+        return None
+    from .export import explore as explore_graph
+    from .export import graph_json
+    return graph_json(explore_graph(f.system, 20000), goal_property=v.property)
+
+
+def try_variant(spec: str, source: str) -> str:
+    """Check the learner's ``source`` as a new variant (a chapter exercise's "try it here"); JSON text.
+
+    ``spec``: ``{"model", "variant" (the base), "program" (the role it replaces), "name" (the
+    class the source defines), "params": [dict, ...], "configs": [dict, ...] or null}``.
+    Same result keys as :func:`grade`.
+    """
+    from .. import api
+    from ..lab import grade as lab_grade
+    out = io.StringIO()
+    t0 = time.perf_counter()
+
+    def fail(msg: str) -> str:
+        return _dumps({"report": {"passed": False, "property": None, "states": 0, "message": f"ERROR: {msg}",
+                                  "error": msg, "counterexample": None},
+                       "stepper": None, "words": None, "output": out.getvalue(),
+                       "seconds": time.perf_counter() - t0})
+
+    try:
+        sp = json.loads(spec)
+        model, base, role, name = sp["model"], sp["variant"], sp["program"], sp["name"]
+    except (ValueError, KeyError, TypeError) as e:
+        return fail(f"bad exercise spec ({type(e).__name__}: {e})")
+    ns: dict[str, Any] = {"__name__": "__answer__"}
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            exec(compile(TRY_PREAMBLE, "<preamble>", "exec"), ns)
+            exec(compile(source, "<your code>", "exec"), ns)
+        except SyntaxError as e:
+            return fail(f"SyntaxError: {e.msg} (line {e.lineno})")
+        except Exception as e:
+            return fail(f"{type(e).__name__}: {e}")
+        cls = ns.get(name)
+        if not isinstance(cls, type):
+            return fail(f"your code must define the class {name}")
+        try:
+            v = api.model(model).variant(base)
+            if role not in v.programs:
+                return fail(f"program {role!r}: not a program of {model}/{base} (known: {', '.join(v.programs)})")
+            mine = v.derive("mine", f"your {name}", programs={role: cls}, buggy=False)
+            report = lab_grade(model, mine, params=sp.get("params") or None, configs=sp.get("configs") or None)
+            rep = _report_dict(report)
+            stepper = None if rep.get("passed") else _stepper_for(report)
+        except Exception as e:  # a bad spec or a learner error the grader did not catch
+            return fail(f"{type(e).__name__}: {e}")
+    words = None
+    if rep.get("property"):
+        words = dict(api.model(model).properties).get(rep["property"]) or None
+    return _dumps({"report": rep, "stepper": stepper, "words": words, "output": out.getvalue()[:MAX_OUTPUT],
+                   "seconds": time.perf_counter() - t0})

@@ -3,6 +3,7 @@
  * so a learner's endless loop never blocks the tab. Everything loads from this origin.
  * Messages in:  {cmd: "init", wheel}            -> {cmd: "ready", info, seconds} | {cmd: "failed", error}
  *               {id, cmd: "grade", lab, source}  -> {id, ok: true, json} | {id, ok: false, error}
+ *               {id, cmd: "try", spec, source}   -> same shape (a chapter exercise's variant)
  *               {id, cmd: "explore", request}    -> same shape (request: JSON text)
  *               {id, cmd: "selftest"}            -> same shape */
 import {loadPyodide} from "./pyodide/pyodide.mjs";
@@ -46,6 +47,7 @@ self.onmessage = async (ev) => {
     if (!webrun) throw new Error("the Python runtime is not loaded");
     let json;
     if (m.cmd === "grade") json = webrun.grade(m.lab, m.source);
+    else if (m.cmd === "try") json = webrun.try_variant(m.spec, m.source);
     else if (m.cmd === "explore") json = webrun.explore(m.request);
     else if (m.cmd === "selftest") json = webrun.selftest();
     else throw new Error("unknown command " + m.cmd);

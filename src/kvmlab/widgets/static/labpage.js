@@ -184,7 +184,8 @@
     this.data = data;
     this.base = root.getAttribute("data-kvmlab-base");
     this.limit = data.timeout || 20;
-    this.key = "kvmlab-lab-draft:" + data.id;
+    this.kind = data.kind || "lab";
+    this.key = (this.kind === "try" ? "kvmlab-try-draft:" : "kvmlab-lab-draft:") + data.id;
     this.rt = runtimeFor(this.base, root.getAttribute("data-kvmlab-wheel"));
     while (root.lastChild && root.lastChild.tagName !== "SCRIPT") root.removeChild(root.lastChild);
     // the notebook's static answer cell right before the box: the editor replaces it
@@ -201,7 +202,10 @@
     this.statusEl.setAttribute("aria-live", "polite");
     head.appendChild(this.statusEl);
     root.appendChild(head);
-    root.appendChild(el("p", "kl-help",
+    root.appendChild(el("p", "kl-help", this.kind === "try" ?
+      "Write " + (data.names || []).join(", ") + " below and press Check: the explorer checks it in your " +
+      "browser, in " + data.bounds + ". Your draft is kept in this browser. In the editor, Ctrl+Enter " +
+      "checks, Tab indents; press Esc then Tab to leave it." :
       "Edit the answer below (" + (data.names || []).join(", ") + ") and press Grade: the explorer " +
       "checks it in your browser, with the same bounds as the notebook's grade cell. Your draft is " +
       "kept in this browser. In the editor, Ctrl+Enter grades, Tab indents; press Esc then Tab to leave it."));
@@ -232,7 +236,7 @@
     }
 
     var bar = el("div", "kl-bar");
-    this.gradeBtn = button("kl-grade", "Grade");
+    this.gradeBtn = button("kl-grade", this.kind === "try" ? "Check" : "Grade");
     this.stopBtn = button("kl-stop", "Stop");
     this.stopBtn.disabled = true;
     this.resetBtn = button("kl-reset", "Reset to starter");
@@ -308,7 +312,9 @@
       line.textContent = (self.rt.state === "loading" ? "waiting for Python to load… " : "grading… ") +
         Math.floor(s) + " s (time limit " + limit + " s once Python is ready)";
     }, 500);
-    return this.rt.call({cmd: "grade", lab: this.data.id, source: source}, limit).then(function (r) {
+    var msg = this.kind === "try" ? {cmd: "try", spec: JSON.stringify(this.data.spec), source: source} :
+      {cmd: "grade", lab: this.data.id, source: source};
+    return this.rt.call(msg, limit).then(function (r) {
       clearInterval(tick);
       self.busy(false);
       return self.show(r, (performance.now() - t0) / 1000);
