@@ -204,7 +204,7 @@
     root.appendChild(head);
     root.appendChild(el("p", "kl-help", this.kind === "try" ?
       "Write " + (data.names || []).join(", ") + " below and press Check: the explorer checks it in your " +
-      "browser, in " + data.bounds + ". Your draft is kept in this browser. In the editor, Ctrl+Enter " +
+      "browser, with " + data.bounds + ". Your draft is kept in this browser. In the editor, Ctrl+Enter " +
       "checks, Tab indents; press Esc then Tab to leave it." :
       "Edit the answer below (" + (data.names || []).join(", ") + ") and press Grade: the explorer " +
       "checks it in your browser, with the same bounds as the notebook's grade cell. Your draft is " +
