@@ -56,8 +56,12 @@ def lab_page_data(lab_id: str) -> dict[str, Any]:
     from .. import labs
     lab = labs.get(lab_id)
     bounds = getattr(lab, "bounds", None)
+    if callable(bounds):
+        bounds = bounds()
+    if isinstance(bounds, str):
+        bounds = [bounds]
     return {"id": lab.id, "title": lab.title, "model": lab.model, "starter": lab.starter,
-            "names": list(lab.names), "bounds": bounds if isinstance(bounds, str) else None}
+            "names": list(lab.names), "bounds": list(bounds) if bounds else None}
 
 
 def grade(lab_id: str, source: str) -> str:
@@ -78,7 +82,15 @@ def grade(lab_id: str, source: str) -> str:
                                   "message": f"unknown lab {lab_id!r}", "error": str(e)},
                        "stepper": None, "words": None, "output": "", "seconds": 0.0})
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        report = labs.grade_source(lab_id, source)
+        try:
+            report = labs.grade_source(lab_id, source)
+        except Exception as e:  # SubmissionError (syntax, missing names, a crash at import) and the like
+            from ..engine import KvmlabError
+            msg = str(e) if isinstance(e, KvmlabError) else f"{type(e).__name__}: {e}"
+            return _dumps({"report": {"lab": lab.id, "passed": False, "property": None, "states": 0,
+                                      "message": f"ERROR: {msg}", "error": msg, "counterexample": None},
+                           "stepper": None, "words": None, "output": out.getvalue()[:MAX_OUTPUT],
+                           "seconds": time.perf_counter() - t0})
         rep = _as_dict(report.to_json())
         try:
             stepper = report.stepper_data()

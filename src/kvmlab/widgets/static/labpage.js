@@ -207,7 +207,7 @@
       "browser, with " + data.bounds + ". Your draft is kept in this browser. In the editor, Ctrl+Enter " +
       "checks, Tab indents; press Esc then Tab to leave it." :
       "Edit the answer below (" + (data.names || []).join(", ") + ") and press Grade: the explorer " +
-      "checks it in your browser, with the same bounds as the notebook's grade cell. Your draft is " +
+      "checks it in your browser, in the same configurations as kvmlab grade. Your draft is " +
       "kept in this browser. In the editor, Ctrl+Enter grades, Tab indents; press Esc then Tab to leave it."));
 
     var edHost = el("div", "kl-editor");
@@ -348,10 +348,14 @@
     R.textContent = "";
     R.className = "kl-result " + (rep.passed ? "kl-pass" : "kl-fail");
     var word = rep.passed ? "✓ PASS" : "✗ FAIL";
-    R.appendChild(el("div", "kl-headline", word + ": " + (rep.message || "")));
-    if (rep.bounds && (rep.message || "").indexOf(rep.bounds) < 0) {
-      R.appendChild(el("div", "kl-bounds", "Checked within: " + rep.bounds));
+    var lines = String(rep.message || "").split("\n");
+    R.appendChild(el("div", "kl-headline", word + ": " + lines[0]));
+    if (lines.length > 1) R.appendChild(el("div", "kl-detail", lines.slice(1).join("\n")));
+    var bounds = Array.isArray(rep.bounds) ? rep.bounds.join("; ") : rep.bounds;
+    if (bounds && (rep.message || "").indexOf(bounds) < 0 && !(rep.runs && rep.runs.length)) {
+      R.appendChild(el("div", "kl-bounds", "Checked within: " + bounds));
     }
+    if (rep.problem) R.appendChild(el("div", "kl-problem", rep.problem));
     if (!rep.passed && rep.property) {
       var p = el("div", "kl-property");
       p.appendChild(document.createTextNode("Violated: "));
@@ -362,7 +366,28 @@
     var cx = rep.counterexample;
     if (cx && cx.message) R.appendChild(el("div", "kl-cx", "Shortest counterexample" +
       (cx.schedule ? " (" + cx.schedule.length + " steps)" : "") + ": " + cx.message));
-    if (rep.error) R.appendChild(el("pre", "kl-error", rep.error));
+    if (rep.error && (rep.message || "").indexOf(rep.error) < 0) R.appendChild(el("pre", "kl-error", rep.error));
+    if (rep.runs && rep.runs.length) {
+      var det = el("details", "kl-runs");
+      det.appendChild(el("summary", null, "the " + rep.runs.length + " configuration" +
+        (rep.runs.length > 1 ? "s" : "") + " checked"));
+      var wrap = el("div", "kl-runs-wrap");
+      var tbl = el("table");
+      var hr = el("tr");
+      ["configuration", "assumption", "verdict", "states"].forEach(function (h) { hr.appendChild(el("th", null, h)); });
+      tbl.appendChild(hr);
+      rep.runs.forEach(function (run) {
+        var tr = el("tr");
+        tr.appendChild(el("td", null, run.settings));
+        tr.appendChild(el("td", null, run.assumption || ""));
+        tr.appendChild(el("td", null, run.verdict + (run.failed && run.failed.length ? ": " + run.failed.join(", ") : "")));
+        tr.appendChild(el("td", null, (run.states || 0).toLocaleString("en")));
+        tbl.appendChild(tr);
+      });
+      wrap.appendChild(tbl);
+      det.appendChild(wrap);
+      R.appendChild(det);
+    }
     R.appendChild(el("div", "kl-meta", (rep.states || 0).toLocaleString("en") + " states explored, " +
       fmtSeconds(r.seconds || 0) + " s in the worker (" + fmtSeconds(wall) + " s here)"));
     if (r.output) {
