@@ -349,7 +349,9 @@
     R.className = "kl-result " + (rep.passed ? "kl-pass" : "kl-fail");
     var word = rep.passed ? "✓ PASS" : "✗ FAIL";
     var lines = String(rep.message || "").split("\n");
-    R.appendChild(el("div", "kl-headline", word + ": " + lines[0]));
+    // kvmlab's message already starts with its verdict ("PASS: ...", "FAIL: ..."): only the mark is added
+    R.appendChild(el("div", "kl-headline", /^(PASS|FAIL|ERROR|NOT YET)\b/.test(lines[0]) ?
+      word.slice(0, 1) + " " + lines[0] : word + ": " + lines[0]));
     if (lines.length > 1) R.appendChild(el("div", "kl-detail", lines.slice(1).join("\n")));
     var bounds = Array.isArray(rep.bounds) ? rep.bounds.join("; ") : rep.bounds;
     if (bounds && (rep.message || "").indexOf(bounds) < 0 && !(rep.runs && rep.runs.length)) {
