@@ -176,7 +176,8 @@ def test_lab_in_browser(tab, lab_id):
     assert r["property"], f"{lab.id}: the starter failed without a violated property: {r}"
     assert r["states"] > 0 and r["counterexample"] and r["stepper"], r
     box = t.page.locator(f"#kvmlab-lab-{lab.id}")
-    assert "FAIL" in box.locator(".kl-result .kl-headline").inner_text()
+    assert "kl-fail" in box.locator(".kl-result").get_attribute("class")
+    assert box.locator(".kl-result .kl-headline").inner_text().startswith("✗")
     assert r["property"] in box.locator(".kl-result").inner_text()
     stepper = box.locator(".kl-stepper .kvmlab-stepper")
     stepper.locator(".ks-cpu").first.wait_for(timeout=30_000)
@@ -187,7 +188,8 @@ def test_lab_in_browser(tab, lab_id):
     solution = (ROOT / lab.solution).read_text(encoding="utf-8")
     r = t.grade(solution)
     assert r["passed"] is True, f"{lab.id}: the reference solution did not pass: {r}"
-    assert "PASS" in box.locator(".kl-result .kl-headline").inner_text()
+    assert "kl-pass" in box.locator(".kl-result").get_attribute("class")
+    assert box.locator(".kl-result .kl-headline").inner_text().startswith("✓")
     assert box.locator(".kl-stepper .kvmlab-stepper").count() == 0
 
     # an endless loop: the worker is terminated at the limit, a fresh one starts, the tab stays usable
