@@ -358,7 +358,9 @@
       R.appendChild(el("div", "kl-bounds", "Checked within: " + bounds));
     }
     if (rep.problem) R.appendChild(el("div", "kl-problem", rep.problem));
-    if (!rep.passed && rep.property) {
+    // kvmlab's own message names the property in words and the counterexample: add them only if it does not
+    var said = String(rep.message || "");
+    if (!rep.passed && rep.property && !(r.words && said.indexOf(r.words) >= 0)) {
       var p = el("div", "kl-property");
       p.appendChild(document.createTextNode("Violated: "));
       p.appendChild(el("code", null, rep.property));
@@ -366,7 +368,7 @@
       R.appendChild(p);
     }
     var cx = rep.counterexample;
-    if (cx && cx.message) R.appendChild(el("div", "kl-cx", "Shortest counterexample" +
+    if (cx && cx.message && said.indexOf(cx.message) < 0) R.appendChild(el("div", "kl-cx", "Shortest counterexample" +
       (cx.schedule ? " (" + cx.schedule.length + " steps)" : "") + ": " + cx.message));
     if (rep.error && (rep.message || "").indexOf(rep.error) < 0) R.appendChild(el("pre", "kl-error", rep.error));
     if (rep.runs && rep.runs.length) {
