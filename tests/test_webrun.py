@@ -190,7 +190,7 @@ def test_try_directive_writes_a_box(tmp_path):
     (web / "pyodide" / "pyodide.asm.wasm").write_bytes(b"\0asm")
     (web / "editor.js").write_text("// editor")
     out, warnings = build_try_site(tmp_path, TRY_RST, web)
-    assert "kvmlab-try" not in warnings, warnings
+    assert "kvmlab-try: " not in warnings, warnings
     page = (out / "index.html").read_text()
     data = json.loads(page.split('class="kvmlab-lab-data">', 1)[1].split("</script>", 1)[0])
     assert data["kind"] == "try" and data["spec"]["params"] == [{"cpus": "2"}, {"cpus": "3"}]
@@ -206,5 +206,5 @@ def test_try_directive_without_runtime_says_so(tmp_path):
 
 def test_try_directive_bad_options_are_build_errors(tmp_path):
     out, warnings = build_try_site(tmp_path, TRY_RST.replace(":params: cpus=2; cpus=3", ":params: cpus=99"))
-    assert "kvmlab-try" in warnings and "cpus" in warnings
+    assert "kvmlab-try: " in warnings and "cpus" in warnings
     assert 'class="kvmlab-lab' not in (out / "index.html").read_text()

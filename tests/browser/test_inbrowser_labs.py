@@ -342,7 +342,7 @@ def test_try_box_checks_a_new_variant(browser, tmp_path):
     out = tmp_path / "out"
     warn = io.StringIO()
     Sphinx(str(src), str(src), str(out), str(tmp_path / "dt"), "html", status=None, warning=warn).build()
-    assert "kvmlab-try" not in warn.getvalue(), warn.getvalue()
+    assert "kvmlab-try: " not in warn.getvalue(), warn.getvalue()
     handler = functools.partial(_Quiet, directory=str(out))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

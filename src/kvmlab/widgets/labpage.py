@@ -334,7 +334,7 @@ def setup(app):
     app.add_config_value("kvmlab_web_dir", "vendor/web/_kvmlab", "html")
     app.add_config_value("kvmlab_lab_timeout", 20, "html")
     app.add_config_value("kvmlab_stepper_panels", True, "html")
-    app.add_directive("kvmlab-try", _try_directive())
+    app.add_directive("kvmlab-try", _try_directive(), override=True)  # several builds in one process
     app.connect("doctree-resolved", _doctree_resolved)
     app.connect("env-get-outdated", _env_get_outdated)
     app.connect("build-finished", _build_finished)
