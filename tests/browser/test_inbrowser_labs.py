@@ -184,6 +184,8 @@ def test_lab_in_browser(tab, lab_id):
     stepper.get_by_role("button", name="Show me").first.click()
     stepper.locator(".ks-banner-bad").wait_for(state="visible", timeout=30_000)
     assert r["property"] in stepper.locator(".ks-banner-bad").inner_text()
+    width = t.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366, f"{lab.id}: the page scrolls sideways with the counterexample shown ({width}px)"
 
     solution = (ROOT / lab.solution).read_text(encoding="utf-8")
     r = t.grade(solution)
