@@ -19,6 +19,11 @@ A step that raises, or does not return within ``step_timeout`` seconds, ends
 the search with :class:`~kvmlab.engine.errors.StepCrash`, which names the
 thread, the step, its C line and the shortest schedule reaching it. Ctrl-C
 ends it with a partial result (``stopped_by="interrupted"``).
+
+The search loop below is the reference, in pure Python (the one Pyodide
+runs); when the optional compiled core is built, :mod:`.ccore` runs the
+same search with the loop in C and finds the same states, transitions and
+counterexamples. Steps run through :class:`~.packed.Packed`'s memos.
 """
 
 from __future__ import annotations

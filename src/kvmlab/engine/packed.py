@@ -26,7 +26,7 @@ with).
 from __future__ import annotations
 
 from .errors import KvmlabError
-from .world import ALL_OBJECTS, ALL_SHARED, ALL_THREADS, FINISHED, ReadLog, System, World
+from .world import ALL_OBJECTS, ALL_SHARED, ALL_THREADS, FINISHED, ReadLog, System, World, oids_in
 
 MEMOS = ("readset", "state", "off")
 
@@ -48,6 +48,7 @@ class Packed:
         self.l2_conflicts = 0  # read sequences that disagreed with the tree (must stay 0)
         self.step_runs = 0  # outcomes computed by running the step
         self._objd: dict[int, dict] = {}  # global id -> {object id: fields}
+        self._oids: dict[tuple[int, int], frozenset] = {}  # (thread, own id) -> object ids it holds
         self.n = sys.nthreads
         self.gid: dict[tuple, int] = {}
         self.gl: list[tuple] = []
@@ -185,6 +186,7 @@ class Packed:
         if ALL_THREADS in rec:
             touched |= set(range(self.n))
         touched |= {x for x in rec if x.__class__ is int}
+        touched |= {x[1] for x in rec if x.__class__ is tuple and x[0] == "oids"}
         touched.discard(tid)
         if touched and kind == "own":
             kind = "dep"
@@ -218,7 +220,8 @@ class Packed:
     # each next one only on the values read before it; so walking the tree from a state
     # reads exactly what the step would, and a leaf is the step's outcome from that state.
     # Locations: a shared field's index (>= 0), another thread ``j`` as ``-(j + 1)``,
-    # ``("o", id)`` an object (None if absent), ``ALL_SHARED``/``ALL_OBJECTS``/``ALL_THREADS``.
+    # ``("o", id)`` an object (None if absent), ``("oids", j)`` the object ids thread j holds,
+    # ``ALL_SHARED``/``ALL_OBJECTS``/``ALL_THREADS``.
     def _objects(self, gid: int) -> dict:
         d = self._objd.get(gid)
         if d is None:
@@ -236,6 +239,13 @@ class Packed:
             return self.gl[s & MASK][1]
         if loc is ALL_THREADS:
             return s >> BITS
+        if loc[0] == "oids":  # the object ids thread j holds (what the reduction's reachability reads)
+            j = loc[1]
+            tj = (s >> (BITS * (j + 1))) & MASK
+            r = self._oids.get((j, tj))
+            if r is None:
+                r = self._oids[(j, tj)] = oids_in(self.tl[j][tj])
+            return r
         return self._objects(s & MASK).get(loc[1])
 
     def _locations(self, tid: int, rec) -> list:
@@ -350,7 +360,10 @@ class Packed:
                 continue
             fin = dict(others)
             if kind == "dep":
-                out.append((move, ng, self._t(tid, own), tuple((j, self._t(j, fin[j])) for j in deps), evs))
+                # a dep thread the step did not look into (only at the objects it holds) is unchanged
+                out.append((move, ng, self._t(tid, own),
+                            tuple((j, self._t(j, fin[j]) if j in fin else (s >> (BITS * (j + 1))) & MASK)
+                                  for j in deps), evs))
             else:
                 k = list(self.unpack(s))
                 k[0], k[1], k[2 + tid] = sh, ot, own

@@ -430,6 +430,19 @@ class World:
         self._th[self.tid] = None
 
 
+def oids_in(value) -> frozenset:
+    """The object ids in ``value`` (a thread's tuple), looking inside tuples and frozensets."""
+    out = set()
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, Oid):
+            out.add(v)
+        elif isinstance(v, tuple | frozenset):
+            todo.extend(v)
+    return frozenset(out)
+
+
 def _any(it) -> bool:
     for _ in it:
         return True
@@ -714,11 +727,19 @@ class System:
         return False
 
     def _reachable_in(self, key: tuple, tid: int) -> set[int]:
-        """:meth:`_reachable` in state ``key`` (it reads the whole state: recorded as such)."""
+        """:meth:`_reachable` in state ``key``.
+
+        Recorded as a read of every shared field and object and of the object
+        ids each other thread holds (``("oids", j)``: see :func:`oids_in`),
+        which is all the answer depends on.
+        """
         rec = self._rec
         if rec is not None:
-            for k in (ALL_SHARED, ALL_OBJECTS, ALL_THREADS):
-                rec.add(k)
+            rec.add(ALL_SHARED)
+            rec.add(ALL_OBJECTS)
+            for j in range(len(key) - 2):
+                if j != tid:
+                    rec.add(("oids", j))
         self._rec = None
         try:
             w = self.load(key)
