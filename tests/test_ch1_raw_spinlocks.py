@@ -499,25 +499,55 @@ def test_exercise_predict_irqs_off_gfp_kernel():
             assert hard == []
 
 
-def test_exercise_relookup_is_a_correct_fix():
+def _relookup_variant(free_under_lock: bool):
     from kvmlab.models.apf_wake import WakerUnlockAlloc, find_apf_task
 
     class WakerRelookup(WakerUnlockAlloc):
-        @line("n2 = _find_apf_task(b, token);", after="relock")
+        locals = {"n2": None, "spare": None}
+
+        @line("n2 = _find_apf_task(b, token);", after="relock", under="b->lock")
         def refind(self, w, t):
-            found = find_apf_task(w, self.token(t))
-            if found is not None:
-                w.kfree(t.n)
-                t.n = found
+            t.n2 = find_apf_task(w, self.token(t))
+
+        @line(["if (n2) {", "spare = n;", "n = n2;"] + (["kfree(spare);"] if free_under_lock else []),
+              after="refind", local=not free_under_lock)
+        def if_n2(self, w, t):
+            if t.n2 is not None:
+                t.spare, t.n, t.n2 = t.n, t.n2, None
+                if free_under_lock:
+                    w.kfree(t.spare)
+                    t.spare = None
                 return "wake_one"
 
-    v = kvmlab.model("apf_wake").variant("unlock_alloc").derive(
+        @line(["if (spare)", "kfree(spare);"], after="unlock")
+        def free_spare(self, w, t):
+            if t.spare is not None:
+                w.kfree(t.spare)
+                t.spare = None
+
+    return kvmlab.model("apf_wake").variant("unlock_alloc").derive(
         "relookup", "unlock, allocate, relock, look up again", programs={"waker": WakerRelookup},
         buggy=False)
+
+
+def test_exercise_relookup_is_a_correct_fix():
+    v = _relookup_variant(free_under_lock=False)
     for p in ({"waiters": 1, "wakers": 1}, {"waiters": 2, "wakers": 2}, {"waiters": 2, "wakers": 1,
                                                                          "alloc_failures": 2}):
         r = kvmlab.check("apf_wake", v, params=p)
-        assert r.ok and r.complete
+        assert r.ok and r.complete, [(x.property, x.message) for x in r.violations]
+    # The unused dummy really is allocated and freed in some run (not dead code).
+    r = kvmlab.check("apf_wake", _relookup_variant(free_under_lock=True), params={"waiters": 1, "wakers": 1})
+    assert not r.ok
+
+
+def test_relookup_freeing_under_the_raw_lock_is_flagged_only_on_rt():
+    v = _relookup_variant(free_under_lock=True)
+    r = kvmlab.check("apf_wake", v, params={"waiters": 2, "wakers": 2})
+    assert r.complete and [x.property for x in r.violations] == ["no_free_under_raw_lock"]
+    assert "b->lock" in r.violations[0].message or "b->lock" in (r.violations[0].splat or "")
+    r = kvmlab.check("apf_wake", v, config={"PREEMPT_RT": "n"}, params={"waiters": 2, "wakers": 2})
+    assert r.ok and r.complete
 
 
 def test_exercise_forgetting_dummy_null_is_a_use_after_free():

@@ -387,6 +387,7 @@ class ApfWake(Model):
         "no_lost_wakeup": "no waiter sleeps forever",
         "no_leak": "when all is over the bucket is empty and no dummy is left allocated",
         "no_sleep_in_atomic": "nothing that may sleep runs in atomic context",
+        "no_free_under_raw_lock": "on PREEMPT_RT, no kfree() while b->lock (raw) is held",
     }
     stuck_property = "no_lost_wakeup"
     world = KernelWorld
@@ -415,7 +416,12 @@ class ApfWake(Model):
             assert tid == i
         for k in range(nk):
             tokens = tuple(range(k + 1, nw + 1, nk))
-            w.spawn(wake_cls(f"waker{k}", cpu=nw + k, comm=f"kworker/{nw + k}",
+            # A hard interrupt runs on whatever task its CPU was running: here the
+            # CPU was idle, so the report names the idle task (pid 0, swapper/N).
+            irq = params.get("context", "task") == "hardirq"
+            w.spawn(wake_cls(f"waker{k}", cpu=nw + k,
+                             comm=f"swapper/{nw + k}" if irq else f"kworker/{nw + k}",
+                             pid=0 if irq else None,
                              title="waker, token" + ("s " if len(tokens) > 1 else " ")
                              + ", ".join(map(str, tokens)),
                              tokens=tokens, alloc_failures=params["alloc_failures"]))
