@@ -26,7 +26,12 @@ Threads:
 Params: ``ready_first`` (1: the "page ready" handler starts before the
 fault is taken; 0: after it), ``same_cpu``, ``irqs_off`` (1: the host
 injects the "page not present" #PF while the interrupted context has IF=0:
-``__kvm_handle_async_pf()`` must panic, the V2 check).
+``__kvm_handle_async_pf()`` must panic, the V2 check; a "page ready" for
+that CPU then stays pending, the host injecting it only into IF=1, so the
+fault comes first even with ``ready_first=1``), ``wake_all_anytime`` (1:
+the token ~0 event may come at any time, also before the token 1 "page
+ready", so its walk can meet the waiter's node of CPU0 and a dummy of
+CPU1: both branches of ``if (n->cpu == smp_processor_id())``).
 
 Abstractions:
 
@@ -92,7 +97,10 @@ class FaultQueue(Program):
 
     @line("u32 reason = kvm_read_and_reset_pf_reason();")
     def entry(self, w, t):
-        if self.ready_first and not _started(w, READY):
+        # "Page ready" first, unless it is for this very CPU and the interrupted code has
+        # IF=0: the host injects it only into IF=1, so it stays pending (irqs_off=1).
+        latched = getattr(self, "same_cpu", 0) and t._irq
+        if self.ready_first and not _started(w, READY) and not latched:
             raise Blocked("'page ready' is delivered first")
         t.regs_if = not t._irq          # exception entry: regs->flags keeps IF ...
         w.local_irq_disable()           # ... and the handler runs with IF=0
@@ -313,7 +321,7 @@ class WakeAll(Program):
     @line(["u32 reason = kvm_read_and_reset_pf_reason();",
            "if (unlikely(!(regs->flags & X86_EFLAGS_IF)))"], fn="__kvm_handle_async_pf")
     def entry(self, w, t):
-        if w.thread(READY) is not None:
+        if not self.anytime and w.thread(READY) is not None:
             raise Blocked("delivered after the 'page ready' for token 1")
         w.local_irq_disable()
 
@@ -381,6 +389,8 @@ class ApfHandshake(Model):
         "ready_first": Param(0, 0, 1, "1: 'page ready' is delivered before 'page not present'"),
         "same_cpu": Param(0, 0, 1, "1: 'page ready' (and ~0) arrive on the faulting CPU0, 0: on CPU1"),
         "irqs_off": Param(0, 0, 1, "1: the host injects 'page not present' while IF=0 (host bug)"),
+        "wake_all_anytime": Param(0, 0, 1, "1: the ~0 event may come before the token 1 'page ready' "
+                                           "(variant wake_all)"),
     }
     properties = {
         "no_lost_wakeup": "the faulting task does not wait (asleep or halted) forever",
@@ -406,7 +416,7 @@ class ApfHandshake(Model):
         node = w.new_obj("node", token=0, cpu=0, use_halt=False, wq=(), link=None, _heap=False)
         fault_cls = variant.programs["fault"]
         tid = w.spawn(fault_cls("fault", cpu=0, label="CPU0", comm="task0", title="faulting task, token 1",
-                                node=node, ready_first=rf), _irq=bool(off))
+                                node=node, ready_first=rf, same_cpu=same), _irq=bool(off))
         assert tid == FAULT
         rcpu = 0 if same else 1
         tid = w.spawn(variant.programs["ready"]("ready", cpu=rcpu, label=f"CPU{rcpu} page ready",
@@ -415,7 +425,8 @@ class ApfHandshake(Model):
         assert tid == READY
         if "wake_all" in variant.programs:
             w.spawn(variant.programs["wake_all"]("wake_all", cpu=rcpu, label=f"CPU{rcpu} wake all",
-                                                 comm=f"irq/{rcpu}", title="'page ready', token ~0"))
+                                                 comm=f"irq/{rcpu}", title="'page ready', token ~0",
+                                                 anytime=params.get("wake_all_anytime", 0)))
 
     # -- properties ---------------------------------------------------------------------------
     def _unreachable_dummies(self, w):
