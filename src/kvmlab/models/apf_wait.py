@@ -54,7 +54,8 @@ What is abstracted:
 * steps that only touch the task's own data are marked local (the
   explorer may merge them); ``local_irq_enable()``/``local_irq_disable()``
   are not, because the other CPU's reschedule IPI looks at CPU0's
-  interrupt flag.
+  interrupt flag; nor are a handler's last ``rcu_irq_exit()`` steps, where
+  the ``rcu_irq_balanced`` check reports when the handler returns.
 
 Properties: ``no_schedule_in_rcu_reader`` (schedule() inside an RCU
 read-side critical section: with PREEMPT_RCU the kernel's own warning; with
@@ -62,7 +63,13 @@ PREEMPT_RCU=n the kernel prints nothing, the model reports it: there a
 context switch is a quiescent state, so the grace period may end under the
 reader), ``no_sleep_in_atomic`` (the kernel's "scheduling while atomic", or
 the model's report when PREEMPT_COUNT=n hides the count from the kernel),
-``no_lost_wakeup`` (the waiter never wakes).
+``no_lost_wakeup`` (the waiter never wakes); two properties for the RCU
+rules the chapter states: ``rcu_irq_balanced`` (each handler, waiter and
+waker, leaves RCU watching its CPU exactly as it found it: every
+``rcu_irq_enter()`` has its ``rcu_irq_exit()`` on every path, e.g. the
+bracket around the halt-based wait) and ``schedule_while_watching`` (the
+waiter calls ``schedule()`` only while RCU is watching its CPU: "all
+schedulable states (#1, #2a, #2b) do not need any of this RCU voodoo").
 
 :func:`decision_table` enumerates every context x config and returns each
 variant's decision (schedule or halt) computed by running the model's own
@@ -124,6 +131,11 @@ def _sleep_checks(w) -> None:
     """What schedule() does wrong here that the kernel cannot see (the kernel's own reports follow)."""
     t = w.t
     p = w.me()
+    if not w.rcu_is_watching():
+        w.report("schedule_while_watching",
+                 f"(model) {p.comm}/{p.pid} calls schedule() while RCU is not watching CPU{p.cpu} "
+                 "(an extended quiescent state): a grace period does not wait for it.",
+                 title="schedule() while RCU is not watching")
     if t["_rcu"] > 0 and not w.cfg("PREEMPT_RCU", True):
         w.report("no_schedule_in_rcu_reader",
                  f"(model) {p.comm}/{p.pid} calls schedule() inside an RCU read-side critical section "
@@ -203,7 +215,7 @@ class Waker(Program):
     def unlock(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
-    @line("rcu_irq_exit();", fn="__kvm_handle_async_pf", local=True)
+    @line("rcu_irq_exit();", fn="__kvm_handle_async_pf")
     def rcu_exit(self, w, t):
         w.rcu_irq_exit()
 
@@ -345,7 +357,7 @@ class SplitWait(Program):
         w.local_irq_disable()
         return "h_check"
 
-    @line("rcu_irq_exit();", local=True)
+    @line("rcu_irq_exit();")
     def halt_rcu_exit(self, w, t):
         w.rcu_irq_exit()
         return DONE
@@ -425,7 +437,7 @@ class SingleWait(Program):
     def o_unlock_dummy(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
-    @line(["rcu_irq_exit();", "return;"], local=True)
+    @line(["rcu_irq_exit();", "return;"])
     def o_ret_dummy(self, w, t):
         w.rcu_irq_exit()
         return self.after_wait()
@@ -506,7 +518,7 @@ class SingleWait(Program):
         if not w.deref(self.node)["halted"]:
             w.finish_swait((self.node, "wq"))
 
-    @line(["rcu_irq_exit();", "return;"], local=True)
+    @line(["rcu_irq_exit();", "return;"])
     def o_ret(self, w, t):
         w.rcu_irq_exit()
         return self.after_wait()
@@ -544,6 +556,20 @@ def old_halted(w, idle: bool, interrupt_kernel: bool) -> bool:
 
 # -- the model -------------------------------------------------------------------------------------------
 
+class ApfWaitWorld(KernelWorld):
+    """The kernel world plus the RCU bracket check when a handler returns."""
+
+    def on_finish(self, tid, t) -> None:
+        super().on_finish(tid, t)
+        w0 = getattr(self.programs[tid], "watch0", None)
+        if w0 is not None and t["_watch"] != w0:
+            p = self.programs[tid]
+            self.report("rcu_irq_balanced",
+                        f"(model) {p.comm}/{p.pid} returns with RCU watching count {t['_watch']}, "
+                        f"entered with {w0}: an rcu_irq_enter() without its rcu_irq_exit() or the reverse",
+                        title="rcu_irq_enter()/rcu_irq_exit() not paired")
+
+
 class ApfWait(Model):
     name = "apf_wait"
     title = "Async #PF 'page not present': schedule or halt, and what RCU is watching"
@@ -579,9 +605,12 @@ class ApfWait(Model):
                                      "critical section",
         "no_sleep_in_atomic": "the waiting task never calls schedule() with preemption disabled",
         "no_lost_wakeup": "the waiting task does not wait forever",
+        "rcu_irq_balanced": "each handler leaves RCU watching its CPU as it found it (rcu_irq_enter() "
+                            "and rcu_irq_exit() paired on every path)",
+        "schedule_while_watching": "the waiting task calls schedule() only while RCU is watching its CPU",
     }
     stuck_property = "no_lost_wakeup"
-    world = KernelWorld
+    world = ApfWaitWorld
     goals = {
         "single_wait": "Find where this version schedules and where it halts; try to lose the wake-up.",
         "split_wait": "Try to make the waiter schedule inside the RCU reader, or lose the wake-up.",
@@ -609,9 +638,12 @@ class ApfWait(Model):
                                               pid=0 if ctx == "idle" else None, title=titles[ctx], node=node,
                                               usermode=usermode, idle=ctx == "idle",
                                               interrupt_kernel=not usermode)
-        w.spawn(prog, _irq=True, _pre=true_pre, _rcu=rn, _watch=0 if ctx == "idle" else 1,
+        prog.watch0 = 0 if ctx == "idle" else 1
+        w.spawn(prog, _irq=True, _pre=true_pre, _rcu=rn, _watch=prog.watch0,
                 _pdis=("interrupted code", "preempt_disable();") if true_pre else None)
-        w.spawn(variant.programs["waker"]("waker", cpu=1, comm="swapper/1", title="CPU1 (guest): page ready"))
+        waker = variant.programs["waker"]("waker", cpu=1, comm="swapper/1", title="CPU1 (guest): page ready")
+        waker.watch0 = 1
+        w.spawn(waker)
 
     def describe_state(self, w):
         owner = w[B_LOCK]
