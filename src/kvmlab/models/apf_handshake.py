@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from ..engine import DONE, Blocked, Model, Param, Program, Variant, line
 from ..kernel import GFP_ATOMIC, KernelWorld
-from .apf_wake import B_LIST, B_LOCK, find_apf_task
+from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
 TOKEN = 1
 PANIC_MSG = "Host injected async #PF in interrupt disabled region"
@@ -80,22 +80,24 @@ def _wake_one_kick(w, n):
 
 
 # -- the faulting task ------------------------------------------------------------------------
-class FaultQueue(Program):
+class FaultQueue(queue_task("2020")):
     """__kvm_handle_async_pf() for "page not present", up to kvm_async_pf_queue_task() returning true.
 
-    The wait loop comes after ``unlock``; subclasses add it (the lab does too).
-    ``self.node`` is the stack node ``n``; ``self.wq`` is ``&n.wq``.
+    The queueing is the shared kvm_async_pf_queue_task() (:mod:`._apf_common`);
+    the wait loop comes after its last step ``unlock``, which falls through to it
+    (subclasses add it, the lab does too). ``self.node`` is the stack node ``n``;
+    ``self.wq`` is ``&n.wq``.
     """
 
     fn = "__kvm_handle_async_pf"
-    locals = {"regs_if": True, "e": None}
+    locals = {"regs_if": True}
     use_halt = False
 
     @property
     def wq(self):
         return (self.node, "wq")
 
-    @line("u32 reason = kvm_read_and_reset_pf_reason();")
+    @line("u32 reason = kvm_read_and_reset_pf_reason();", before="lock")
     def entry(self, w, t):
         # "Page ready" first, unless it is for this very CPU and the interrupted code has
         # IF=0: the host injects it only into IF=1, so it stays pending (irqs_off=1).
@@ -105,62 +107,20 @@ class FaultQueue(Program):
         t.regs_if = not t._irq          # exception entry: regs->flags keeps IF ...
         w.local_irq_disable()           # ... and the handler runs with IF=0
 
-    @line("if (unlikely(!(regs->flags & X86_EFLAGS_IF)))", local=True)
+    @line("if (unlikely(!(regs->flags & X86_EFLAGS_IF)))", local=True, after="entry")
     def if_check(self, w, t):
         if t.regs_if:
             return "wait"
 
-    @line('panic("Host injected async #PF in interrupt disabled region\\n");')
+    @line('panic("Host injected async #PF in interrupt disabled region\\n");', after="if_check")
     def panic(self, w, t):
         w.panic(PANIC_MSG)
         return DONE
 
-    @line("kvm_async_pf_task_wait_schedule(token);", fn="kvm_async_pf_task_wait", local=True)
+    @line("kvm_async_pf_task_wait_schedule(token);", fn="kvm_async_pf_task_wait", local=True,
+          after="panic")
     def wait(self, w, t):
         pass
-
-    @line("raw_spin_lock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def lock(self, w, t):
-        w.raw_spin_lock(B_LOCK)
-
-    @line("e = _find_apf_task(b, token);", fn="kvm_async_pf_queue_task")
-    def find(self, w, t):
-        t.e = find_apf_task(w, TOKEN)
-
-    @line("if (e) {", fn="kvm_async_pf_queue_task", local=True)
-    def if_e(self, w, t):
-        if not t.e:
-            return "init_node"
-
-    @line("hlist_del(&e->link);", fn="kvm_async_pf_queue_task")
-    def del_dummy(self, w, t):
-        w.hlist_del(t.e)
-
-    @line("raw_spin_unlock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def unlock_dummy(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
-
-    @line(["kfree(e);", "return false;"], fn="kvm_async_pf_queue_task")
-    def kfree_dummy(self, w, t):
-        w.kfree(t.e)
-        t.e = None
-        return DONE  # the wait returns at once: "if (!kvm_async_pf_queue_task(...)) return;"
-
-    @line(["n->token = token;", "n->cpu = smp_processor_id();", "n->use_halt = use_halt;",
-           "init_swait_queue_head(&n->wq);"], fn="kvm_async_pf_queue_task", local=True)
-    def init_node(self, w, t):
-        n = w.deref(self.node)
-        n["token"] = TOKEN
-        n["cpu"] = self.cpu
-        n["use_halt"] = self.use_halt
-
-    @line("hlist_add_head(&n->link, &b->list);", fn="kvm_async_pf_queue_task")
-    def add(self, w, t):
-        w.hlist_add_head(B_LIST, self.node)
-
-    @line(["raw_spin_unlock(&b->lock);", "return true;"], fn="kvm_async_pf_queue_task")
-    def unlock(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
 
 
 class FaultSchedule(FaultQueue):

@@ -84,20 +84,11 @@ from dataclasses import dataclass, field
 
 from ..engine import DONE, Config, KvmlabError, Model, Param, Program, Variant, line
 from ..kernel import GFP_ATOMIC, KernelWorld
+from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
-B_LOCK = "b->lock"
-B_LIST = "b->list"
 TOKEN = 1
 CONFIG_NAMES = ("PREEMPTION", "PREEMPT_COUNT", "PREEMPT_RCU")
 CONTEXTS = ("host", "user", "kernel", "idle")
-
-
-def find_apf_task(w, token):
-    """_find_apf_task(b, token): the first node on the bucket with this token."""
-    for oid in w[B_LIST]:
-        if w.deref(oid)["token"] == token:
-            return oid
-    return None
 
 
 def kconfig_possible(config: dict) -> bool:
@@ -232,76 +223,40 @@ class OldWaker(Waker):
 
 # -- CPU0, split_wait: the code after 6bca69ada4bc ------------------------------------------------------
 
-class SplitWait(Program):
-    """kvm_async_pf_task_wait(token, usermode) after the split, with both wait paths inlined."""
+class SplitWait(queue_task("2020")):
+    """kvm_async_pf_task_wait(token, usermode) after the split; both waits call the shared
+    kvm_async_pf_queue_task() (:mod:`._apf_common`)."""
 
     fn = "kvm_async_pf_task_wait"
-    locals = {"can_schedule": False, "use_halt": False, "e": None}
+    locals = {"can_schedule": False, "use_halt": False}
     rule: Callable = staticmethod(seed_can_schedule)
 
     @line(["if (IS_ENABLED(CONFIG_PREEMPTION))",
            "        can_schedule = preempt_count() + rcu_preempt_depth() == 0;",
            "else",
-           "        can_schedule = usermode;"], local=True)
+           "        can_schedule = usermode;"], local=True, before="lock")
     def decide(self, w, t):
         t.can_schedule = bool(type(self).rule(w, self.usermode))
 
-    @line("if (can_schedule) {", local=True)
+    @line("if (can_schedule) {", local=True, after="decide")
     def branch(self, w, t):
         if not t.can_schedule:
             return "halt_rcu_enter"
 
     # kvm_async_pf_task_wait_schedule(token)
     @line("if (!kvm_async_pf_queue_task(token, false, &n))", fn="kvm_async_pf_task_wait_schedule",
-          local=True)
+          local=True, after="branch")
     def call_queue(self, w, t):
         t.use_halt = False
 
-    # kvm_async_pf_queue_task(token, use_halt, &n), shared by both waits
-    @line("raw_spin_lock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def q_lock(self, w, t):
-        w.raw_spin_lock(B_LOCK)
+    # kvm_async_pf_queue_task(token, use_halt, &n), shared by both waits: see _apf_common
+    def apf_use_halt(self, t):
+        return t.use_halt
 
-    @line("e = _find_apf_task(b, token);", fn="kvm_async_pf_queue_task")
-    def q_find(self, w, t):
-        t.e = find_apf_task(w, TOKEN)
-
-    @line("if (e) {", fn="kvm_async_pf_queue_task", local=True)
-    def q_if_e(self, w, t):
-        if not t.e:
-            return "q_init"
-
-    @line("hlist_del(&e->link);", fn="kvm_async_pf_queue_task")
-    def q_del(self, w, t):
-        w.hlist_del(t.e)
-
-    @line("raw_spin_unlock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def q_unlock_dummy(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
-
-    @line(["kfree(e);", "return false;"], fn="kvm_async_pf_queue_task")
-    def q_kfree(self, w, t):
-        w.kfree(t.e)
-        t.e = None
-        return "halt_rcu_exit" if t.use_halt else self.after_schedule_wait()
-
-    @line(["n->token = token;", "n->cpu = smp_processor_id();", "n->use_halt = use_halt;",
-           "init_swait_queue_head(&n->wq);"], fn="kvm_async_pf_queue_task", local=True)
-    def q_init(self, w, t):
-        n = w.deref(self.node)
-        n["token"] = TOKEN
-        n["cpu"] = self.cpu
-        n["use_halt"] = t.use_halt
-
-    @line("hlist_add_head(&n->link, &b->list);", fn="kvm_async_pf_queue_task")
-    def q_add(self, w, t):
-        w.hlist_add_head(B_LIST, self.node)
-
-    @line(["raw_spin_unlock(&b->lock);", "return true;"], fn="kvm_async_pf_queue_task")
-    def q_unlock(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
+    def queue_task_return(self, w, t, queued):
         if t.use_halt:
-            return "h_check"
+            return "h_check" if queued else "halt_rcu_exit"
+        return None if queued else self.after_schedule_wait()
 
     # the schedule loop of kvm_async_pf_task_wait_schedule()
     @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);",
@@ -341,7 +296,7 @@ class SplitWait(Program):
     @line("if (!kvm_async_pf_queue_task(token, true, &n))", fn="kvm_async_pf_task_wait_halt", local=True)
     def call_queue_halt(self, w, t):
         t.use_halt = True
-        return "q_lock"
+        return "lock"
 
     @line("if (hlist_unhashed(&n.link)) break;", fn="kvm_async_pf_task_wait_halt")
     def h_check(self, w, t):

@@ -9,10 +9,10 @@ check: the wake-up runs from ``sysvec_kvm_asyncpf_interrupt()``, so the
 ``GFP_KERNEL`` of 0547758a6de3 became ``GFP_ATOMIC``).
 Code: arch/x86/kernel/kvm.c.
 
-Waiters run ``kvm_async_pf_task_wait_schedule()`` with
-``kvm_async_pf_queue_task()`` inlined: queue a node for their token in the
-bucket (or consume a dummy left by an early wake-up), then sleep until the
-node is unhashed. Wakers run ``kvm_async_pf_task_wake()`` for their tokens:
+Waiters run ``kvm_async_pf_task_wait_schedule()``: ``kvm_async_pf_queue_task()``
+(the shared copy in :mod:`._apf_common`, 2022 version) queues a node for
+their token in the bucket (or consumes a dummy left by an early wake-up),
+then they sleep until the node is unhashed. Wakers run ``kvm_async_pf_task_wake()`` for their tokens:
 wake the waiter if its node is there, else leave a dummy node.
 
 The halt-based waiting of seed 001 is not modelled: no waiter halts, so
@@ -61,66 +61,16 @@ from __future__ import annotations
 
 from ..engine import DONE, Config, Model, Param, Program, Variant, line
 from ..kernel import GFP_ATOMIC, GFP_KERNEL, KernelWorld
+from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
-B_LOCK = "b->lock"
-B_LIST = "b->list"
-
-
-def find_apf_task(w, token):
-    """_find_apf_task(b, token): the first node on the bucket with this token."""
-    for oid in w[B_LIST]:
-        if w.deref(oid)["token"] == token:
-            return oid
-    return None
+__all__ = ["B_LIST", "B_LOCK", "find_apf_task", "ApfWake", "Waiter", "WakerOriginal",
+           "WakerUnlockAlloc", "WakerRecheck", "WakerRecheckAtomic", "in_hardirq"]
 
 
-class Waiter(Program):
-    """kvm_async_pf_task_wait_schedule(token), kvm_async_pf_queue_task() inlined."""
+class Waiter(queue_task("2022", under=B_LOCK)):
+    """kvm_async_pf_task_wait_schedule(token): kvm_async_pf_queue_task() (shared), then the wait loop."""
 
     fn = "kvm_async_pf_queue_task"
-    locals = {"e": None}
-
-    @line("raw_spin_lock(&b->lock);")
-    def lock(self, w, t):
-        w.raw_spin_lock(B_LOCK)
-
-    @line("e = _find_apf_task(b, token);", under=B_LOCK)
-    def find(self, w, t):
-        t.e = find_apf_task(w, self.token)
-
-    @line("if (e) {", local=True)
-    def if_e(self, w, t):
-        if not t.e:
-            return "init_node"
-
-    @line("hlist_del(&e->link);", under=B_LOCK)
-    def del_dummy(self, w, t):
-        w.hlist_del(t.e)
-
-    @line("raw_spin_unlock(&b->lock);", under=B_LOCK)
-    def unlock_dummy(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
-
-    @line(["kfree(e);", "return false;"])
-    def kfree_dummy(self, w, t):
-        w.kfree(t.e)
-        t.e = None
-        return DONE  # kvm_async_pf_task_wait_schedule(): if (!queued) return;
-
-    @line(["n->token = token;", "n->cpu = smp_processor_id();", "init_swait_queue_head(&n->wq);"],
-          local=True)
-    def init_node(self, w, t):
-        n = w.deref(self.node)
-        n["token"] = self.token
-        n["cpu"] = self.cpu
-
-    @line("hlist_add_head(&n->link, &b->list);", under=B_LOCK)
-    def add(self, w, t):
-        w.hlist_add_head(B_LIST, self.node)
-
-    @line(["raw_spin_unlock(&b->lock);", "return true;"], under=B_LOCK)
-    def unlock(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
 
     @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);",
           fn="kvm_async_pf_task_wait_schedule")
