@@ -77,3 +77,28 @@ def test_gfp_kernel_in_hardirq_reports_might_alloc_site():
     lines = v.splat.splitlines()
     assert lines[0].endswith("at include/linux/sched/mm.h:274")
     assert lines[1].startswith("in_atomic(): 1, irqs_disabled(): 1, non_block: 0, pid: 0, name: swapper/")
+
+
+def test_kvm_async_pf_queue_task_is_written_once():
+    """The three async #PF models run the one copy of kvm_async_pf_queue_task() in _apf_common."""
+    import inspect
+    import pathlib
+
+    from kvmlab.models import _apf_common, apf_handshake, apf_wait, apf_wake
+
+    steps = ("lock", "find", "if_e", "del_dummy", "unlock_dummy", "kfree_dummy", "init_node", "add", "unlock")
+    for cls in (apf_wake.Waiter, apf_handshake.FaultSchedule, apf_handshake.FaultSafeHalt,
+                apf_wait.SplitWait, apf_wait.SplitHost):
+        for name in steps:
+            f = getattr(cls, name)
+            assert inspect.getmodule(f) is _apf_common, (cls.__name__, name)
+            assert cls._specs[name].fn == "kvm_async_pf_queue_task"
+        order = [n for n in cls._order if n in steps]
+        assert order == list(steps), (cls.__name__, order)
+    models = pathlib.Path(apf_wake.__file__).parent
+    for path in models.glob("*.py"):
+        if path.name != "_apf_common.py":
+            assert 'fn="kvm_async_pf_queue_task"' not in path.read_text(), path.name
+    # the 2020 version sets n->use_halt, the 2022 version has no such line
+    assert "n->use_halt = use_halt;" in apf_wait.SplitWait._specs["init_node"].c
+    assert "n->use_halt = use_halt;" not in apf_wake.Waiter._specs["init_node"].c
