@@ -330,8 +330,9 @@ class WakeAll(Program):
 class ApfHandshake(Model):
     name = "apf_handshake"
     title = "The async #PF handshake: waiting for a page the host is still fetching"
-    source = ("seed 001 (2020 rework of kvm_async_pf_task_wait(), Thomas Gleixner, acked by Paolo "
-              "Bonzini), seed 000 (the dummy node of kvm_async_pf_task_wake())")
+    source = ("commit 6bca69ada4bc (2020 rework of kvm_async_pf_task_wait(), Thomas Gleixner, acked by Paolo "
+              "Bonzini; lore 20200505134059.262701431@linutronix.de); the dummy node of "
+              "kvm_async_pf_task_wake()")
     variants = [
         Variant("schedule_wait", "prepare_to_swait_exclusive(), then hlist_unhashed(), then schedule()",
                 commit="6bca69ada4bc", programs={"fault": FaultSchedule, "ready": PageReady}),

@@ -528,7 +528,7 @@ class ApfWaitWorld(KernelWorld):
 class ApfWait(Model):
     name = "apf_wait"
     title = "Async #PF 'page not present': schedule or halt, and what RCU is watching"
-    source = ("seed 001: commit 6bca69ada4bc 'x86/kvm: Sanitize kvm_async_pf_task_wait()' "
+    source = ("commit 6bca69ada4bc 'x86/kvm: Sanitize kvm_async_pf_task_wait()' "
               "(lore 20200505134059.262701431@linutronix.de)")
     variants = [
         Variant("single_wait", "before 6bca69ada4bc: one wait for every context, n.halted decided under "

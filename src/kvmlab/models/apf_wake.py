@@ -307,8 +307,9 @@ def in_hardirq(cls: type) -> type:
 class ApfWake(Model):
     name = "apf_wake"
     title = "Async #PF sleepers: waking a task that may not be waiting yet"
-    source = ("seed 000 (lore: 20220519090218.2230653-1-yajun.deng@linux.dev; commit 0547758a6de3), "
-              "seed 001 (2020 rework of kvm_async_pf_task_wait()), commit baec4f5a018f")
+    source = ("Yajun Deng's patch and Sean Christopherson's review (lore "
+              "20220519090218.2230653-1-yajun.deng@linux.dev), commit 0547758a6de3, commit baec4f5a018f; "
+              "the waiter of commit 6bca69ada4bc")
     variants = [
         Variant("original", "kzalloc(GFP_ATOMIC) while holding the raw b->lock",
                 commit="before 0547758a6de3", programs={"waiter": Waiter, "waker": WakerOriginal},
