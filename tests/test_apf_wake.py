@@ -100,6 +100,17 @@ def test_kvm_async_pf_queue_task_is_written_once():
     for path in models.glob("*.py"):
         if path.name != "_apf_common.py":
             assert 'fn="kvm_async_pf_queue_task"' not in path.read_text(), path.name
+    # "return true" falls through to the caller's wait loop: a learner's steps appended after it
+    # (lab 2) are reachable, and the engine sees it
+    from kvmlab.engine import line
+    from kvmlab.engine.model import _may_return_none
+
+    class Appended(apf_handshake.FaultQueue):
+        @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);")
+        def prepare(self, w, t):
+            w.prepare_to_swait_exclusive(self.wq)
+    assert Appended._order[-2:] == ("unlock", "prepare")
+    assert _may_return_none(Appended.unlock, Appended)
     # the 2020 version sets n->use_halt, the 2022 version has no such line
     assert "n->use_halt = use_halt;" in apf_wait.SplitWait._specs["init_node"].c
     assert "n->use_halt = use_halt;" not in apf_wake.Waiter._specs["init_node"].c

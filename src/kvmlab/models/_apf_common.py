@@ -53,7 +53,9 @@ class QueueTaskBase(Program):
 
     def queue_task_return(self, w, t, queued: bool):
         """Where ``return queued;`` goes: the caller's next step or label (default: DONE if false)."""
-        return None if queued else DONE
+        if queued:
+            return None  # fall through to the caller's next step (written out: the engine reads it)
+        return DONE
 
 
 _CACHE: dict[tuple[str, str | None], type] = {}

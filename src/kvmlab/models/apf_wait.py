@@ -255,8 +255,12 @@ class SplitWait(queue_task("2020")):
 
     def queue_task_return(self, w, t, queued):
         if t.use_halt:
-            return "h_check" if queued else "halt_rcu_exit"
-        return None if queued else self.after_schedule_wait()
+            if queued:
+                return "h_check"
+            return "halt_rcu_exit"
+        if queued:
+            return None
+        return self.after_schedule_wait()
 
     # the schedule loop of kvm_async_pf_task_wait_schedule()
     @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);",
