@@ -733,7 +733,7 @@ class RuleReport:
 
     def __str__(self):
         if self.passed:
-            return (f"PASSED: your can_schedule() is safe and decides like the seed's rule in all "
+            return (f"PASSED: your can_schedule() is safe and decides like the 2020 rule in all "
                     f"{len(self.rows)} cases (contexts x configs).")
         lines = [f"NOT YET: {len(self.failures)} of {len(self.rows)} cases fail. First failing case:"]
         f = self.failures[0]
@@ -757,7 +757,7 @@ class RuleReport:
             f"<td>{'ok' if r['ok'] else 'FAIL'}</td></tr>" for r in self.rows)
         return (f"<div style='border-left:4px solid {colour};padding:4px 8px'><b>{head}</b><br>"
                 f"<code style='white-space:pre-wrap'>{body}</code>"
-                f"<details><summary>all cases</summary><table><tr><th>case</th><th>seed's rule</th>"
+                f"<details><summary>all cases</summary><table><tr><th>case</th><th>2020 rule</th>"
                 f"<th>yours</th><th></th></tr>{rows}</table></details></div>")
 
 
@@ -804,9 +804,9 @@ def grade_rule(fn: Callable, *, only_possible: bool = True, max_states: int = 20
 
 
 MISMATCH = {
-    "halt": ("halts where the seed's rule schedules: safe, but the whole vCPU stops although the task "
-             "could simply sleep"),
-    "schedule": ("schedules where the seed's rule halts. The model finds no violation here, but the seed "
-                 "allows scheduling without CONFIG_PREEMPTION only from user mode, 'as there is no "
+    "halt": ("halts where the 2020 rule (6bca69ada4bc) schedules: safe, but the whole vCPU stops although "
+             "the task could simply sleep"),
+    "schedule": ("schedules where the 2020 rule (6bca69ada4bc) halts. The model finds no violation here, but "
+                 "that commit allows scheduling without CONFIG_PREEMPTION only from user mode, 'as there is no "
                  "indication whether the context which triggered the page fault could schedule or not'"),
 }
