@@ -119,6 +119,15 @@ NOT_COVERED: dict[str, dict[str, str]] = {
 
 # a missed branch on one of these lines is a safety net (after a fatal report, or a set-up
 # assertion), not kernel logic
+# chapters 0 to 3: their configurations, named gaps and shared model files
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model_coverage_ch0_3 import CONFIGS as _CONFIGS_03  # noqa: E402
+from model_coverage_ch0_3 import EXTRA_FILES  # noqa: E402
+from model_coverage_ch0_3 import NOT_COVERED as _NOT_COVERED_03  # noqa: E402
+
+CONFIGS.update(_CONFIGS_03)
+NOT_COVERED.update(_NOT_COVERED_03)
+
 _DEFENSIVE = ("_touch(", "has_obj(", "if root is None:", "!= PAGE", "!= GUEST_PAGE", "elif hs:")
 _HOOKS = ("setup", "invariants", "end_checks", "describe_state", "_holders")
 
@@ -219,7 +228,8 @@ def measure(model: str, configs=None) -> dict:
     kernel_dir = os.path.join(pkg, "kernel")
     configs = configs_for(model) if configs is None else configs
 
-    cov = coverage.Coverage(branch=True, data_file=None, include=[model_file, os.path.join(kernel_dir, "*.py")])
+    model_files = [model_file] + [os.path.join(pkg, "models", f) for f in EXTRA_FILES.get(model, [])]
+    cov = coverage.Coverage(branch=True, data_file=None, include=[*model_files, os.path.join(kernel_dir, "*.py")])
     runs = []
     cov.start()
     try:
@@ -239,7 +249,7 @@ def measure(model: str, configs=None) -> dict:
     files = {}
     for fname, fd in data["files"].items():
         path = fname if os.path.isabs(fname) else os.path.abspath(fname)
-        is_model = os.path.samefile(path, model_file)
+        is_model = any(os.path.samefile(path, m) for m in model_files)
         funcs = _functions(path)
         with open(path, encoding="utf-8") as f:
             src = f.read().splitlines()

@@ -628,7 +628,8 @@ DRILL_CSS = """
 .kvmlab-drill pre.kd-diff{font-size:.85em;overflow-x:auto;padding:.5em;background:var(--pst-color-surface,#f6f8fa)}
 .kvmlab-drill .kd-add{color:#116329;background:rgba(46,160,67,.15);display:block}
 .kvmlab-drill .kd-del{color:#82071e;background:rgba(248,81,73,.15);display:block}
-.kvmlab-drill .kd-hunk{color:#6e7781;display:block}
+.kvmlab-drill .kd-hunk{color:#57606a;display:block}
+.kvmlab-drill button.kd-reveal:disabled{opacity:1;color:#57606a;background:#eaeef2;cursor:not-allowed}
 .kvmlab-drill fieldset{border:0;padding:0;margin:.4em 0}
 .kvmlab-drill label{display:block;margin:.15em 0;cursor:pointer}
 .kvmlab-drill label code{color:inherit;background:rgba(127,127,127,.18);padding:0 .2em;border-radius:3px}
@@ -638,6 +639,8 @@ html[data-theme=dark] .kvmlab-drill .kd-add{color:#7ee787}
 html[data-theme=dark] .kvmlab-drill .kd-del{color:#ffa198}
 html[data-theme=dark] .kvmlab-drill .kd-right{color:#7ee787}
 html[data-theme=dark] .kvmlab-drill .kd-wrong{color:#ffa198}
+html[data-theme=dark] .kvmlab-drill .kd-hunk{color:#9198a1}
+html[data-theme=dark] .kvmlab-drill button.kd-reveal:disabled{color:#9198a1;background:#21262d}
 """
 
 
