@@ -692,6 +692,8 @@ class System:
                 vis0 = self._visible(w, tid)
                 wlog0, w.sh.wlog = w.sh.wlog, set()
                 w._watch, w._seen_shared, w._seen_objs = True, False, set()
+                # every read of a shared field, also the kernel library's direct ones (w.sh[...])
+                outer_rec, w.sh.rec = w.sh.rec, ReadLog()
             other0, nch = w._other, len(w.choices)
             w.may_block = False
             try:
@@ -699,6 +701,13 @@ class System:
                     stayed = self._exec(w, tid, t)
                 finally:
                     w._watch = False
+                    if kind == "local":
+                        local_reads, w.sh.rec = w.sh.rec, outer_rec
+                        if local_reads:
+                            w._seen_shared = True
+                            if outer_rec is not None:
+                                for k in local_reads:  # in the order read, after the outer ones
+                                    outer_rec.add(k)
             except (Blocked, Oops):
                 self._restore(w, tid, snap)
                 return
