@@ -70,8 +70,10 @@ def build_wheel(dest_dir: Path) -> Path:
     import kvmlab
     version = kvmlab.__version__
     pkg = Path(kvmlab.__file__).resolve().parent
+    # pure Python for Pyodide: not the compiled core (its C source, build script, or binary)
     files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                   and p.suffix not in (".pyc", ".pyo"))
+                   and p.suffix not in (".pyc", ".pyo", ".so", ".pyd", ".c")
+                   and p.name != "_core_build.py")
     dist = f"kvmlab-{version}.dist-info"
     meta = {
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: kvmlab\nVersion: {version}\n"
