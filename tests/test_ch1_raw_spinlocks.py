@@ -520,12 +520,12 @@ def _run_lab1(starter_source=None):
         if cell.cell_type != "code" or "kvmlab-setup" in cell.metadata.get("tags", []):
             continue
         src = cell.source
-        if "starter" in cell.metadata.get("tags", []):
+        if "answer" in cell.metadata.get("tags", []):
             seen = True
             if starter_source is not None:
                 src = starter_source
         exec(compile(src, "<lab1 cell>", "exec"), ns)  # noqa: S102 - our own notebook
-    assert seen, "no code cell tagged 'starter'"
+    assert seen, "no code cell tagged 'answer'"
     return ns
 
 

@@ -275,7 +275,7 @@ def _run_lab(starter_source=None):
         assert not cell.get("outputs"), "commit lab notebooks without outputs"
         assert "solutions" not in cell.source
         src = cell.source
-        if "starter" in cell.metadata.get("tags", []):
+        if "answer" in cell.metadata.get("tags", []):
             seen = True
             if starter_source is not None:
                 src = starter_source

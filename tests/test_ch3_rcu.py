@@ -285,7 +285,7 @@ def test_wrong_rules_show_the_failing_case():
 
     rep = apf_wait.grade_rule(lambda w, usermode: usermode)  # too cautious: halts in #2b
     assert [f["case"] for f in rep.failures] == ["#2b"]
-    assert "halts where the seed's rule schedules" in str(rep)
+    assert "halts where the 2020 rule (6bca69ada4bc) schedules" in str(rep)
 
     rep = apf_wait.grade_rule(lambda w, usermode: w.preempt_count() + w.rcu_preempt_depth() == 0)
     assert not rep.passed

@@ -258,15 +258,9 @@ def test_lab_solution_passes():
 
 
 def notebook_starter():
-    """The starter cell of notebooks/lab4-zone-device.ipynb, executed from the notebook itself."""
-    import json
-
-    nb = json.loads((ROOT / "notebooks" / "lab4-zone-device.ipynb").read_text())
-    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "starter" in c["metadata"].get("tags", [])]
-    assert len(cells) == 1
-    ns: dict = {}
-    exec(compile("".join(cells[0]["source"]), "lab4-starter", "exec"), ns)
-    return ns["mine"]
+    """The answer cell of notebooks/lab4-zone-device.ipynb as handed out, built by the lab registry."""
+    from conftest import notebook_lab_variant
+    return notebook_lab_variant("lab4")
 
 
 def test_lab_starter_hangs():

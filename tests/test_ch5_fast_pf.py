@@ -281,15 +281,9 @@ def test_lab_solution_holds(cls):
 
 
 def starter_variant():
-    """The starter code of notebooks/lab5-fast-pf.ipynb, executed from the notebook itself."""
-    import json
-
-    nb = json.loads((ROOT / "notebooks" / "lab5-fast-pf.ipynb").read_text())
-    src = "\n".join("".join(c["source"]) for c in nb["cells"]
-                    if c["cell_type"] == "code" and "STARTER" in "".join(c["source"]))
-    ns: dict = {}
-    exec(compile(src, "lab5-starter", "exec"), ns)
-    return ns["mine"]
+    """The answer cell of notebooks/lab5-fast-pf.ipynb as handed out, built by the lab registry."""
+    from conftest import notebook_lab_variant
+    return notebook_lab_variant("lab5")
 
 
 def test_lab_starter_fails_with_the_lost_dirty_bit():
