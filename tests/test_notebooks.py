@@ -81,7 +81,7 @@ def _fresh_env(tmp: Path) -> tuple[Path, dict]:
 
     The shared venv's site-packages is mirrored by symlinks minus kvmlab (and every .pth file,
     so the editable install's path hook is gone) and added to the new venv with one .pth line.
-    pip may then only use a local wheelhouse (setuptools for the isolated build): no index.
+    pip may then only use a local wheelhouse (the isolated build's requirements): no index.
     """
     import site
     import venv
@@ -101,8 +101,9 @@ def _fresh_env(tmp: Path) -> tuple[Path, dict]:
                                       text=True).strip())
     (sp / "_kvmlab_test_base.pth").write_text(f"{base}\n")
     wheels = tmp / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels),
-                    "setuptools>=77", "wheel"], check=True)
+    # what the isolated build needs: pyproject.toml's build-system requires (cffi builds the optional core)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels),
+                    "setuptools>=77", "wheel", "cffi==2.1.1"], check=True)
     kdir = tmp / "jupyter" / "kernels" / "kvmlab-fresh"
     kdir.mkdir(parents=True)
     (kdir / "kernel.json").write_text(json.dumps({
