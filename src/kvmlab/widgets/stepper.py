@@ -1,8 +1,10 @@
 """The stepper: the reader plays the scheduler over a model's full state graph.
 
 Python explores the configuration once (:mod:`.export`); one JavaScript
-player (``static/stepper.js``) does the rest in the browser, so the stepper
-works in the static book with no kernel. Two representations:
+player does the rest in the browser, so the stepper works in the static book
+with no kernel. The player is four files in ``static/`` (:data:`PLAYER_PARTS`:
+the pure core, the URL state, the view, mounting), joined into one inline
+script by :func:`player_js`. Two representations:
 
 * ``text/html``: self-contained (CSS and JS inlined, the graph in a
   ``<script type="application/json">``). The player's script is inlined only
@@ -45,10 +47,20 @@ _used_ids: dict[str, int] = {}
 _assets_emitted = False
 
 
+PLAYER_PARTS = ("core.js", "url.js", "view.js", "mount.js")
+
+
 @cache
 def asset(name: str) -> str:
-    """Text of a file in ``kvmlab/widgets/static``."""
+    """Text of a file in ``kvmlab/widgets/static``; ``stepper.js`` is the whole player."""
+    if name == "stepper.js":
+        return player_js()
     return resources.files("kvmlab.widgets").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def player_js() -> str:
+    """The player's parts (:data:`PLAYER_PARTS`) as one script, in order."""
+    return "\n".join(asset(p) for p in PLAYER_PARTS)
 
 
 def assets_html() -> str:
