@@ -555,7 +555,8 @@
         text("you are back in the state of step " + a.win.loop.from + ": this can repeat forever. ");
       } else {
         strong("★ You found it: ");
-        text(a.win.msg + " (step " + a.win.step + "). ");
+        main.appendChild(el("code", null, g.goal()));
+        text(" — " + a.win.msg + " (step " + a.win.step + "). ");
       }
       text(mine + par + (this.assisted ? " (shown by Show me)" : "") + ".");
     } else if (a.outcome === "safe") {
@@ -595,7 +596,8 @@
       text(" at step " + v.step + ": " + v.msg + (a.side.length > 1 ? " (+" + (a.side.length - 1) + " more below)" : ""), side);
       sideCls = " ks-side-amber";
     }
-    this.status.className = cls + sideCls;
+    // ks-banner-bad: a hook for tests and styles, "something broke on this run"
+    this.status.className = cls + sideCls + (a.violations.length || (a.win && a.win.loop) ? " ks-banner-bad" : "");
   };
 
   Player.prototype.renderHistory = function () {
