@@ -183,6 +183,9 @@ def test_sphinx_extension_sets_static_mode(monkeypatch):
         def connect(self, ev, fn, priority=500):
             self.hooks.append((ev, fn))
 
+        def add_config_value(self, name, default, rebuild):
+            self.config_values = {name: default}
+
     class Cfg:
         nb_mime_priority_overrides = [("html", "image/png", 5)]
 

@@ -135,6 +135,13 @@ class Stepper:
     def states(self) -> int:
         return len(self.data["states"])
 
+    def puzzle(self) -> dict[str, Any]:
+        """What the puzzle index (:mod:`.sphinx`) lists about this stepper."""
+        d = self.data
+        return {"id": self.id, "title": d["title"], "goal": d["goal"] or None, "goal_property": d["goal_property"],
+                "goal_kind": d["goal_kind"], "par": d["par"], "states": len(d["states"]),
+                "cpus": len(d["threads"]), "breaks": sorted(d["counterexamples"])}
+
     def to_json(self) -> str:
         return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
 
@@ -169,8 +176,10 @@ class Stepper:
         parts = []
         if assets:
             parts.append(assets_html())
+        puzzle = html.escape(json.dumps(self.puzzle(), separators=(",", ":"), ensure_ascii=False), quote=True)
         parts.append(
-            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}"{attrs}>'
+            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}"{attrs}'
+            f' data-kvmlab-puzzle="{puzzle}">'
             f'<script type="application/json" class="kvmlab-stepper-data">{_json_for_script(d)}</script>'
             f'{note}</div>\n'
             '<script>(function(){var K=window.KvmlabStepper;if(K)K.mountAll();})();</script>\n')
