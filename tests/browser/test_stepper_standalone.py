@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from stepper_contrast import CONTRAST_JS
 
 pytestmark = pytest.mark.browser
 
@@ -363,9 +364,23 @@ def test_run_until_shared_state(page, site):
     lu.locator(".ks-cpu").first.locator(".ks-run").click()
     assert lu.get_attribute("data-pos") == "2", "load (private), then store (shared): stop after the store"
     assert "counter" in lu.locator(".ks-kv.ks-changed").inner_text()
+    assert "CPU0 ran 2 steps and stopped: it changed the shared state" in lu.locator(".ks-sr").inner_text()
     lu.focus()
     page.keyboard.press("Shift+Digit1")
     assert lu.get_attribute("data-pos") == "4"
+
+
+def test_wide_mode(page, site):
+    url, _, _ = site
+    page.goto(url)
+    four = _root(page, FOUR)
+    four.locator(".ks-cpu").first.wait_for()
+    w0 = four.bounding_box()["width"]
+    four.get_by_role("button", name=re.compile("^Play in the whole window")).click()
+    box = four.bounding_box()
+    assert box["width"] == DESKTOP["width"] and box["width"] > w0 and box["y"] == 0
+    page.keyboard.press("Escape")
+    assert four.bounding_box()["width"] == w0
 
 
 def test_links_open_details_cap_and_cut(page, site, capsys):
@@ -478,28 +493,6 @@ def test_phone_no_overflow_and_touch_targets(browser, site, scheme):
     _play(page, APF, ["1", "1"])
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     ctx.close()
-
-
-CONTRAST_JS = """(root) => {
-  function rgb(s) { const m = s.match(/[\\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; }
-  function lum(c) { const f = (v) => { v /= 255;
-                      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-                    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); }
-  function bg(e) { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
-                   if (c.length < 4 || c[3] > 0.5) return c; } return [255, 255, 255]; }
-  const bad = [];
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    const e = n.parentElement;
-    if (!n.textContent.trim() || !e.getClientRects().length) continue;
-    const st = getComputedStyle(e);
-    if (st.visibility === 'hidden' || e.closest('.ks-sr')) continue;
-    const a = lum(rgb(st.color)), b = lum(bg(e));
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < 4.5) bad.push([e.className, n.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
-  }
-  return bad;
-}"""
 
 
 @pytest.mark.parametrize("mode", ["light", "dark-system", "dark-theme"])

@@ -20,6 +20,9 @@
   function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }
   function plural(n, one, many) { return n + " " + (n === 1 ? one : (many || one + "s")); }
   var CONT = /(&&|\|\||,|\()\s*$/;
+  var RUN_WHY = {shared: "it changed the shared state", report: "the kernel reported something",
+    bad: "a property broke", fatal: "the run ended", done: "it finished", blocked: "it cannot move on",
+    choice: "its next step has several outcomes", loop: "it came back to an earlier state", cap: "500 steps"};
 
   // where solved puzzles are remembered: the page's file name and the stepper's id
   function solvedKey(id) {
@@ -282,7 +285,8 @@
   Player.prototype.runThread = function (tid, fromClick) {
     var r = Core.runUntil(this.g, this.h, tid);
     if (r.steps === 0) { this.stepThread(tid, fromClick); return; }
-    this.render({announce: true, focusTid: fromClick ? tid : undefined});
+    this.render({announce: true, focusTid: fromClick ? tid : undefined,
+                 run: this.d.threads[tid].label + " ran " + plural(r.steps, "step") + " and stopped: " + RUN_WHY[r.why] + ". "});
   };
   Player.prototype.jump = function (p) {
     if (this.h.jump(p)) this.render({announce: true});
@@ -478,7 +482,7 @@
           + d.threads[last.tid].code[pc][1].map(function (i) { return self.s(i).trim(); }).join(" ")
           + (last.choice ? " [" + last.choice + "]" : "") + ". ";
       } else say = "Step 0. ";
-      this.say(say + this.statusMain.textContent);
+      this.say((how.run || "") + say + this.statusMain.textContent);
     }
     if (this.opts.hash !== false && h.trace() !== this.lastHash) this.scheduleHash();
     // focus: stay where the keyboard user was; a choice button that was rebuilt hands over to the
