@@ -334,7 +334,7 @@ def test_undo_after_reset_and_show_me(page, site):
     page.evaluate(f"document.querySelector('#kvmlab-stepper-{APF}').__kvmlabPlayer.opts.delay = 1")
     apf.get_by_role("button", name=re.compile("^Show me")).click()
     page.wait_for_function(f"document.querySelector('#kvmlab-stepper-{APF}').dataset.outcome === 'win'")
-    assert "shown by Show me" in _status(page, APF)
+    assert "played by Show me: not counted as solved" in _status(page, APF)
     bar.get_by_role("button", name=re.compile("^Undo")).click()
     assert apf.get_attribute("data-pos") == "3"
     assert [apf.locator(".ks-hist-btn").nth(i).inner_text()[:4] for i in range(3)] == ["CPU1", "CPU1", "CPU1"]

@@ -45,7 +45,7 @@
     this.h = new Core.History(this.g);
     this.n = this.g.n;
     this.timer = null;
-    this.assisted = false;    // this run used "show me": it does not count as solved
+    this.assisted = "";       // "Show me" or "a link" made this run: it does not count as solved
     this.notice = "";
     this.lastHash = "";
     this.build();
@@ -295,14 +295,14 @@
     if (!this.h.moves.length) return;
     this.h.reset("reset");
     this.h.undos[this.h.undos.length - 1].assisted = this.assisted;
-    this.assisted = false;
+    this.assisted = "";
     this.render({announce: true});
   };
   Player.prototype.undo = function () {
     var u = this.h.undos[this.h.undos.length - 1];
     if (!u) return;
     this.h.undo();
-    this.assisted = !!u.assisted;
+    this.assisted = u.assisted || "";
     this.render({announce: true});
   };
   Player.prototype.loadTrace = function (h) {
@@ -315,7 +315,7 @@
       this.notice = "This link's trace was cut at item " + r.cut.at + " (\"" + r.cut.item
         + "\"): no such move there. The " + plural(r.applied, "step") + " before it are loaded.";
     }
-    this.assisted = false;
+    this.assisted = r.applied ? "a link" : "";
     return r;
   };
   Player.prototype.stop = function () {
@@ -332,7 +332,7 @@
       this.h.reset("show me");
       this.h.undos[this.h.undos.length - 1].assisted = this.assisted;
     } else this.h.reset("show me");
-    this.assisted = true;
+    this.assisted = "Show me";
     this.render({});
     var reduce = G.matchMedia && G.matchMedia("(prefers-reduced-motion: reduce)").matches;
     var delay = this.opts.delay !== undefined ? this.opts.delay
@@ -562,7 +562,7 @@
         main.appendChild(el("code", null, g.goal()));
         text(" — " + a.win.msg + " (step " + a.win.step + "). ");
       }
-      text(mine + par + (this.assisted ? " (shown by Show me)" : "") + ".");
+      text(mine + par + (this.assisted ? " (played by " + this.assisted + ": not counted as solved)" : "") + ".");
     } else if (a.outcome === "safe") {
       strong("✓ The explorer checked all " + d.states.length + " states: ");
       text(g.goal() ? "no schedule reaches the bad state. " : "no schedule breaks a property. ");
