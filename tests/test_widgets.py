@@ -390,3 +390,19 @@ def test_exported_listings_never_indent_a_line_below_zero_and_keep_step_shape():
         for th in d["threads"]:
             for st in th["code"]:
                 assert len(st[3]) == len(st[1]) and min(st[3]) >= 0
+
+
+def test_a_goal_of_several_properties():
+    d = export_graph("apf_wake", "unlock_alloc", goal="Break it.",
+                     goal_property=["no_lost_wakeup", "no_duplicate_token"])
+    cex = d["counterexamples"]
+    assert d["goal_property"] == "no_lost_wakeup"
+    assert d["goal_properties"] == ["no_lost_wakeup", "no_duplicate_token"]
+    assert d["par"]["steps"] == min(len(cex[p]["schedule"]) for p in d["goal_properties"])
+    one = [export_graph("apf_wake", "unlock_alloc", goal_property=p)["par"]["switches"]
+           for p in d["goal_properties"]]
+    assert d["par"]["switches"] == min(one)
+    with pytest.raises(KvmlabError, match="no_such"):
+        export_graph("apf_wake", "unlock_alloc", goal_property=["no_lost_wakeup", "no_such"])
+    with pytest.raises(KvmlabError, match="at least one"):
+        export_graph("apf_wake", "unlock_alloc", goal_property=[])

@@ -177,3 +177,18 @@ test("run until: stops at a choice without choosing", () => {
   const es = g.edgesOf(h.current(), 1);
   if (r.why === "choice") assert.ok(es.length > 1);
 });
+
+test("a goal of several properties: breaking any one wins, the others are side notes", () => {
+  const g = load("apf");
+  const d = Object.assign({}, g.d, {goal_property: "no_duplicate_token",
+    goal_properties: ["no_duplicate_token", "no_lost_wakeup"]});
+  const g2 = new Core.Graph(d);
+  const dup = g.d.counterexamples.no_duplicate_token.schedule;
+  const lost = g.d.counterexamples.no_lost_wakeup.schedule;
+  assert.equal(g2.distances()[0], Math.min(dup.length, lost.length));
+  assert.equal(g2.showProperty(), dup.length <= lost.length ? "no_duplicate_token" : "no_lost_wakeup");
+  const a = Core.assess(g2, play(g2, lost));
+  assert.equal(a.outcome, "win");
+  assert.ok(["no_duplicate_token", "no_lost_wakeup"].includes(a.win.prop));
+  assert.ok(a.side.every((v) => v.prop !== "no_duplicate_token" && v.prop !== "no_lost_wakeup"));
+});

@@ -22,8 +22,10 @@ JSON layout (version 2, ``v``), chosen to stay small:
 * ``counterexamples``: property -> shortest schedule, message, kind, splat,
   ``loop_start`` (lassos);
 * ``fairness``: the fairness the termination check assumed;
-* ``goal``, ``goal_property``, ``goal_kind`` (how the goal shows: "splat",
-  "invariant", "stuck", "end", "lasso", or null when no schedule reaches it),
+* ``goal``, ``goal_property`` (the goal's property, or the first of several:
+  ``goal_properties`` lists them all, and breaking any one reaches the goal),
+  ``goal_kind`` (how the first reachable one shows: "splat", "invariant",
+  "stuck", "end", "lasso", or null when no schedule reaches the goal),
   ``par`` (``{"steps", "switches"}`` of the best solution, or null) and, for a
   ``terminates`` goal, ``loops``: the states on a cycle the fairness allows.
 """
@@ -264,9 +266,13 @@ def _switches(schedule: list[str]) -> int:
     return sum(1 for a, b in zip(tids, tids[1:]) if a != b)
 
 
-def min_switches(g: StateGraph, prop: str) -> int | None:
-    """Fewest context switches of any schedule that breaks ``prop`` (0-1 BFS), None if none does."""
-    bad = {i for i, row in g.bad.items() if any(p == prop for p, _, _ in row)}
+def min_switches(g: StateGraph, prop: str | set[str]) -> int | None:
+    """Fewest context switches of any schedule that breaks ``prop`` (one or a set; 0-1 BFS), None if none does.
+
+    Termination (lassos) is not searched here: a goal of ``terminates`` alone has no fewest count.
+    """
+    props = {prop} if isinstance(prop, str) else set(prop)
+    bad = {i for i, row in g.bad.items() if any(p in props for p, _, _ in row)}
     if 0 in bad:
         return 0
     nt = g.sys.nthreads
@@ -283,7 +289,7 @@ def min_switches(g: StateGraph, prop: str) -> int | None:
         v, last = node
         for e in g.edges[v]:
             c = d + (1 if last != nt and e.tid != last else 0)
-            hit = e.target in bad or any(ev.prop == prop for ev in e.events)
+            hit = e.target in bad or any(ev.prop in props for ev in e.events)
             key = goal if hit else (e.target, e.tid)
             if c < best.get(key, 1 << 30):
                 best[key] = c
@@ -291,12 +297,14 @@ def min_switches(g: StateGraph, prop: str) -> int | None:
     return None
 
 
-def graph_json(g: StateGraph, *, goal: str | None = None, goal_property: str | None = None,
+def graph_json(g: StateGraph, *, goal: str | None = None, goal_property: str | list[str] | None = None,
                title: str | None = None, stepper_id: str | None = None) -> dict[str, Any]:
     """The JSON the JavaScript player reads (see the module docstring).
 
-    Raises :class:`KvmlabError` for a goal the player could not detect: a goal
-    text with no ``goal_property`` while some schedule breaks a property.
+    ``goal_property``: a property, or a list of them (the goal is reached when
+    any one breaks). Raises :class:`KvmlabError` for a goal the player could
+    not detect: a goal text with no ``goal_property`` while some schedule
+    breaks a property.
     """
     sys = g.sys
     model = sys.model
@@ -363,23 +371,31 @@ def graph_json(g: StateGraph, *, goal: str | None = None, goal_property: str | N
     mname = type(model).name
     if goal is None:
         goal = type(model).goals.get(variant.name)
-    if goal_property is not None and goal_property not in props:
-        raise KvmlabError(f"goal_property {goal_property!r}: not a property of {mname} "
-                          f"(known: {', '.join(props)})")
-    if goal and goal_property is None and cex:
+    goals = [goal_property] if isinstance(goal_property, str) else list(goal_property or [])
+    if goal_property is not None and not goals:
+        raise KvmlabError("goal_property: name at least one property")
+    for gp in goals:
+        if gp not in props:
+            raise KvmlabError(f"goal_property {gp!r}: not a property of {mname} (known: {', '.join(props)})")
+    if goal and not goals and cex:
         raise KvmlabError(
             f"{mname} ({variant.name}): the goal {goal!r} names no goal_property, but schedules break "
             f"{', '.join(cex)}: pass goal_property= (one of {', '.join(props)}) so that the stepper "
             "can tell when the reader reached the goal")
     goal_kind = par = loops = None
-    if goal_property is not None and goal_property in cex:
-        c = cex[goal_property]
-        goal_kind = c["kind"]
-        if goal_kind == "lasso":
-            par = {"steps": len(c["schedule"]), "switches": _switches(c["schedule"]), "fewest": False}
+    reached = [gp for gp in goals if gp in cex]
+    if reached:
+        goal_kind = cex[reached[0]]["kind"]
+        steps = min(len(cex[gp]["schedule"]) for gp in reached)
+        others = {gp for gp in reached if cex[gp]["kind"] != "lasso"}
+        if others:
+            switches, fewest = min_switches(g, others), len(others) == len(reached)
+            if not fewest:  # a lasso may still need fewer switches: count the explorer's own
+                switches = min(switches, _switches(cex["terminates"]["schedule"]))
         else:
-            par = {"steps": len(c["schedule"]), "switches": min_switches(g, goal_property), "fewest": True}
-    if goal_property == "terminates":
+            switches, fewest = _switches(cex["terminates"]["schedule"]), False
+        par = {"steps": steps, "switches": switches, "fewest": fewest}
+    if "terminates" in goals:
         loops = sorted(_fair_states(g))
     return {
         "v": FORMAT_VERSION,
@@ -393,7 +409,8 @@ def graph_json(g: StateGraph, *, goal: str | None = None, goal_property: str | N
         "params": dict(sys.params),
         "fairness": g.fairness,
         "goal": goal,
-        "goal_property": goal_property,
+        "goal_property": goals[0] if goals else None,
+        "goal_properties": goals,
         "goal_kind": goal_kind,
         "par": par,
         "loops": loops,

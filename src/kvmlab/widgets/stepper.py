@@ -102,14 +102,16 @@ class Stepper:
     """Interactive stepper for ``model``/``variant`` in one configuration.
 
     ``goal`` is the reader's goal text (default: the model's ``goals`` entry
-    for the variant); ``goal_property`` the property whose shortest
-    counterexample "show me" plays (default: the first one violated).
+    for the variant; ``""`` for none); ``goal_property`` the property (or a
+    list: any of them) whose breaking is the goal, and whose shortest
+    counterexample "show me" plays. A goal text needs one when some schedule
+    breaks a property (:class:`KvmlabError` otherwise).
     ``id`` names the stepper in the page URL (``#stepper-<id>=0,1,1:fail``);
     by default it is derived from model, variant and non-default settings.
     """
 
     def __init__(self, model, variant=None, *, config: dict | None = None, params: dict | None = None,
-                 goal: str | None = None, goal_property: str | None = None, title: str | None = None,
+                 goal: str | None = None, goal_property: str | list[str] | None = None, title: str | None = None,
                  max_states: int = 20000, id: str | None = None):
         self.system = make_system(model, variant, config, params)
         sys = self.system
@@ -139,6 +141,7 @@ class Stepper:
         """What the puzzle index (:mod:`.sphinx`) lists about this stepper."""
         d = self.data
         return {"id": self.id, "title": d["title"], "goal": d["goal"] or None, "goal_property": d["goal_property"],
+                "goal_properties": d["goal_properties"],
                 "goal_kind": d["goal_kind"], "par": d["par"], "states": len(d["states"]),
                 "cpus": len(d["threads"]), "breaks": sorted(d["counterexamples"])}
 

@@ -61,50 +61,64 @@
     return mask;
   };
   Graph.prototype.goal = function () { return this.d.goal_property || null; };
-  // a goal that some schedule reaches (null: a fixed variant, or no goal)
-  Graph.prototype.goalReachable = function () {
-    var g = this.goal();
-    return !!(g && this.d.counterexamples[g]);
+  // the goal's properties: breaking any one of them reaches the goal
+  Graph.prototype.goals = function () {
+    if (!this._goals) {
+      var gs = this.d.goal_properties || (this.d.goal_property ? [this.d.goal_property] : []);
+      this._goals = {};
+      for (var i = 0; i < gs.length; i++) this._goals[gs[i]] = true;
+    }
+    return this._goals;
   };
-  // the property "show me" plays: the goal, else the first violation found
+  Graph.prototype.isGoal = function (prop) { return !!this.goals()[prop]; };
+  // the goal's properties that some schedule breaks ([]: a fixed variant, or no goal)
+  Graph.prototype.reachableGoals = function () {
+    var cx = this.d.counterexamples || {};
+    return Object.keys(this.goals()).filter(function (p) { return cx[p]; });
+  };
+  Graph.prototype.goalReachable = function () { return this.reachableGoals().length > 0; };
+  // the property "show me" plays: the goal's with the shortest solution, else the first violation
   Graph.prototype.showProperty = function () {
-    var g = this.goal();
-    if (g) return this.d.counterexamples[g] ? g : null;
-    var ks = Object.keys(this.d.counterexamples || {});
+    var cx = this.d.counterexamples || {};
+    if (this.goal()) {
+      var best = null;
+      this.reachableGoals().forEach(function (p) {
+        if (best === null || cx[p].schedule.length < cx[best].schedule.length) best = p;
+      });
+      return best;
+    }
+    var ks = Object.keys(cx);
     return ks.length ? ks[0] : null;
   };
-  // does taking edge e reach the goal at once (a report, or a state that breaks it)?
+  // does taking edge e reach a (non-termination) goal at once: a report, or a state that breaks it?
   Graph.prototype.edgeHitsGoal = function (e) {
-    var g = this.goal();
-    if (!g || this.d.goal_kind === "lasso") return false;
-    if (this.splat(e.splat).some(function (x) { return x.prop === g; })) return true;
-    return this.bad(e.target).some(function (x) { return x.prop === g; });
+    var self = this;
+    function hit(x) { return self.isGoal(x.prop) && x.prop !== "terminates"; }
+    return this.splat(e.splat).some(hit) || this.bad(e.target).some(hit);
   };
   /* Fewest steps from each state to the goal (-1: unreachable), by a breadth-first search
-   * backwards from the goal: states that break it (0), sources of a report edge (1), or for a
-   * "terminates" goal the states on a cycle the fairness allows (d.loops: 0). */
+   * backwards from the goal: states that break a goal property (0), sources of a report edge
+   * (1), and for a "terminates" goal the states on a cycle the fairness allows (d.loops: 0). */
   Graph.prototype.distances = function () {
     if (this._dist) return this._dist;
-    var N = this.N, d = this.d, g = this.goal(), dist = new Int32Array(N).fill(-1);
+    var N = this.N, d = this.d, self = this, dist = new Int32Array(N).fill(-1);
     this._dist = dist;
-    if (!g || !d.counterexamples[g]) return dist;
+    if (!this.goalReachable()) return dist;
+    function hit(x) { return self.isGoal(x.prop) && x.prop !== "terminates"; }
     var pred = new Array(N), i, k, layer = [], next1 = [];
     for (i = 0; i < N; i++) pred[i] = [];
     for (i = 0; i < N; i++) {
       var m = d.states[i][2];
       for (k = 0; k < m.length; k += 5) {
         pred[m[k + 3]].push(i);
-        if (d.goal_kind !== "lasso" && m[k + 4] >= 0 && this.splat(m[k + 4]).some(function (x) { return x.prop === g; })) {
-          next1.push(i);
-        }
+        if (m[k + 4] >= 0 && this.splat(m[k + 4]).some(hit)) next1.push(i);
       }
     }
-    if (d.goal_kind === "lasso") {
-      (d.loops || []).forEach(function (s) { dist[s] = 0; layer.push(s); });
-    } else {
-      for (i = 0; i < N; i++) {
-        if (this.bad(i).some(function (x) { return x.prop === g; })) { dist[i] = 0; layer.push(i); }
-      }
+    if (this.isGoal("terminates")) {
+      (d.loops || []).forEach(function (s) { if (dist[s] < 0) { dist[s] = 0; layer.push(s); } });
+    }
+    for (i = 0; i < N; i++) {
+      if (dist[i] < 0 && this.bad(i).some(hit)) { dist[i] = 0; layer.push(i); }
     }
     var depth = 0;
     while (layer.length || next1.length) {
@@ -275,13 +289,12 @@
   function assess(g, h) {
     var d = g.d, goal = g.goal(), cur = h.current(), dist = g.distances();
     var viol = violations(g, h), win = null;
-    var side = viol.filter(function (v) { return v.prop !== goal; });
-    if (goal && d.goal_kind === "lasso") {
+    var side = viol.filter(function (v) { return !g.isGoal(v.prop); });
+    var gv = viol.filter(function (v) { return g.isGoal(v.prop); })[0];
+    if (gv) win = {step: gv.step, msg: gv.msg, loop: null, kind: gv.kind, prop: gv.prop};
+    if (g.isGoal("terminates")) {
       var fl = firstFairLoop(g, h);
-      if (fl) win = {step: fl.to, msg: null, loop: fl};
-    } else if (goal) {
-      var gv = viol.filter(function (v) { return v.prop === goal; })[0];
-      if (gv) win = {step: gv.step, msg: gv.msg, loop: null, kind: gv.kind};
+      if (fl && (!win || fl.to < win.step)) win = {step: fl.to, msg: null, loop: fl, prop: "terminates"};
     }
     var terminal = g.isTerminal(cur), back = -1;
     for (var p = h.pos; p >= 0; p--) if (dist[h.path[p]] >= 0) { back = p; break; }

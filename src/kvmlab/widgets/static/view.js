@@ -96,7 +96,7 @@
     if (d.goal || goalProp) {
       var goal = el("div", "ks-goal");
       goal.appendChild(el("span", "ks-goal-label", "Goal: "));
-      goal.appendChild(el("span", "ks-goal-text", d.goal || ("break " + goalProp)));
+      goal.appendChild(el("span", "ks-goal-text", d.goal || ("break " + (d.goal_properties || [goalProp]).join(" or "))));
       if (d.par) {
         goal.appendChild(el("span", "ks-par", "par: " + plural(d.par.steps, "step") + ", "
           + plural(d.par.switches, "context switch", "context switches")));
@@ -520,7 +520,7 @@
   };
 
   Player.prototype.renderProps = function (a, terminal) {
-    var d = this.d, self = this, goal = this.g.goal();
+    var d = this.d, self = this;
     clear(this.propList);
     var loopBad = a.win && a.win.loop;
     Object.keys(d.properties).forEach(function (p) {
@@ -528,7 +528,7 @@
       if (!v && p === "terminates" && loopBad) {
         v = {prop: p, step: loopBad.to, msg: "steps " + (loopBad.from + 1) + "–" + loopBad.to + " can repeat forever"};
       }
-      var li = el("li", "ks-prop " + (v ? (p === goal ? "ks-bad-goal" : "ks-bad") : "ks-ok"));
+      var li = el("li", "ks-prop " + (v ? (self.g.isGoal(p) ? "ks-bad-goal" : "ks-bad") : "ks-ok"));
       li.appendChild(el("span", "ks-icon", v ? "✗" : (terminal ? "✓" : "…")));
       li.appendChild(el("code", null, p));
       li.appendChild(el("span", "ks-prop-msg", v ? " broken at step " + v.step + ": " + v.msg
@@ -559,7 +559,7 @@
         text("you are back in the state of step " + a.win.loop.from + ": this can repeat forever. ");
       } else {
         strong("★ You found it: ");
-        main.appendChild(el("code", null, g.goal()));
+        main.appendChild(el("code", null, a.win.prop));
         text(" — " + a.win.msg + " (step " + a.win.step + "). ");
       }
       text(mine + par + (this.assisted ? " (played by " + this.assisted + ": not counted as solved)" : "") + ".");
@@ -591,7 +591,7 @@
         text(", but only if the scheduler never runs " + lp.starved.join(", ") + ", which could run "
           + (lp.fairness === "weak" ? "all along" : "in this loop") + ": the model assumes " + lp.fairness
           + " fairness, so this is not a hang.", side);
-      } else text(g.goal() === "terminates" ? "." : " (a livelock: terminates does not hold on this run).", side);
+      } else text(g.isGoal("terminates") ? "." : " (a livelock: terminates does not hold on this run).", side);
       sideCls = " ks-side-loop";
     } else if (a.side.length) {
       var v = a.side[0];
