@@ -62,6 +62,8 @@ def test_difficulty_labels():
     assert difficulty({"par": {"steps": 4, "switches": 2}}) == ("easy: 2 switches, 4 steps", 2)
     assert difficulty({"par": None, "goal_property": "x", "states": 9})[0].startswith("unbreakable: 9 states")
     assert difficulty({"par": None, "goal_property": None, "goal": None, "states": 9}) == ("free play", 99)
+    assert difficulty({"par": None, "goal_property": None, "goal": "Watch it.", "breaks": [], "states": 9})[0] \
+        == "walk-through: nothing breaks in 9 states"
     h = index_html([("a", "Chapter <A>", [{"id": "s1", "title": "t<", "goal": "g", "goal_property": "p",
                                            "par": {"steps": 3, "switches": 1}, "states": 5, "section": "S"}])],
                    lambda doc: f"{doc}.html")

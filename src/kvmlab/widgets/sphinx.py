@@ -86,8 +86,10 @@ def difficulty(p: dict) -> tuple[str, int]:
         sw, steps = par["switches"], par["steps"]
         label = ("warm-up" if sw <= 1 else "easy" if sw == 2 else "medium" if sw == 3 else "hard")
         return f"{label}: {sw} switch{'es' if sw != 1 else ''}, {steps} steps", sw
-    if p.get("goal_property") or p.get("goal"):
+    if p.get("goal_property"):
         return f"unbreakable: {p['states']} states, none breaks it", 98
+    if p.get("goal") and not p.get("breaks"):
+        return f"walk-through: nothing breaks in {p['states']} states", 97
     return "free play", 99
 
 

@@ -86,10 +86,6 @@
     head.appendChild(el("span", "ks-meta", meta.join(" · ")));
     this.solvedBadge = el("span", "ks-solved-badge", "");
     head.appendChild(this.solvedBadge);
-    this.wideBtn = button("ks-btn ks-wide", "⤢ Wide", "Play in the whole window (Escape to leave)");
-    this.wideBtn.setAttribute("aria-pressed", "false");
-    this.wideBtn.addEventListener("click", function () { self.toggleWide(); });
-    head.appendChild(this.wideBtn);
     root.appendChild(head);
 
     var goalProp = g.goal();
@@ -127,6 +123,10 @@
       this.showBtn.addEventListener("click", function () { self.showMe(); });
       bar.appendChild(this.showBtn);
     }
+    this.wideBtn = button("ks-btn ks-wide", "⤢ Wide", "Play in the whole window (Escape to leave)");
+    this.wideBtn.setAttribute("aria-pressed", "false");
+    this.wideBtn.addEventListener("click", function () { self.toggleWide(); });
+    bar.appendChild(this.wideBtn);
     this.keys = el("span", "ks-keys", "Click the stepper first, then: 0–" + (this.n - 1)
       + " step a CPU · Shift+digit run it · ← → history · r reset · u undo");
     bar.appendChild(this.keys);
@@ -565,8 +565,13 @@
       text(mine + par + (this.assisted ? " (played by " + this.assisted + ": not counted as solved)" : "") + ".");
     } else if (a.outcome === "safe") {
       strong("✓ The explorer checked all " + d.states.length + " states: ");
-      text(g.goal() ? "no schedule reaches the bad state. " : "no schedule breaks a property. ");
-      text(a.terminal ? "This run finished, as promised." : "Try anyway: every state you can reach is one of them.");
+      if (g.goal()) {
+        text("no schedule reaches the bad state. ");
+        text(a.terminal ? "This run finished, as promised." : "Try anyway: every state you can reach is one of them.");
+      } else {
+        text("no schedule breaks a property. ");
+        text(a.terminal ? "This run finished." : d.goal ? "Follow the goal above to see how." : "Step as you like.");
+      }
     } else if (a.outcome === "free") {
       strong("Free play: ");
       text("schedules can break " + Object.keys(d.counterexamples).join(", ") + ".");
