@@ -229,15 +229,15 @@
     this.sharedGrid = el("dl", "ks-grid");
     shBox.appendChild(this.sharedGrid);
     bottom.appendChild(shBox);
+    root.appendChild(bottom);
+
+    var more = el("div", "ks-more");
     var prBox = el("section", "ks-panel ks-props");
     prBox.setAttribute("aria-label", "Properties");
     prBox.appendChild(el("div", "ks-h", "Properties"));
     this.propList = el("ul", "ks-proplist");
     prBox.appendChild(this.propList);
-    bottom.appendChild(prBox);
-    root.appendChild(bottom);
-
-    var more = el("div", "ks-more");
+    more.appendChild(prBox);
     var hiBox = el("section", "ks-panel ks-history");
     hiBox.setAttribute("aria-label", "History");
     hiBox.appendChild(el("div", "ks-h", "History"));
