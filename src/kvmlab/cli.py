@@ -75,7 +75,8 @@ def _print_result(r) -> None:
     cfg = " ".join(f"{k}={'y' if v else 'n'}" for k, v in r.config.items())
     prm = " ".join(f"{k}={v}" for k, v in r.params.items())
     print(f"{r.model} --variant {r.variant}  {cfg}  {prm}".rstrip())
-    status = "complete" if r.complete else f"INCOMPLETE (stopped at {r.stopped_by})"
+    status = ("complete" if r.complete else "INCOMPLETE (interrupted by Ctrl-C)" if r.interrupted
+              else f"INCOMPLETE (stopped at {r.stopped_by})")
     print(f"  {r.states} states, {r.transitions} transitions, depth {r.depth}, "
           f"{r.seconds:.3f} s, search {status}")
     prog = (f"progress (terminates) judged under {r.fairness} fairness" if r.progress

@@ -330,7 +330,8 @@ class GradeReport:
             rows.append(f"<tr><td>{e(r.settings())}</td><td>{e(r.assumption())}</td>"
                         f"<td><strong>{icon} {e(r.verdict)}</strong></td>"
                         f"<td>{e(counts)}</td><td>{e(why)}</td></tr>")
-        out = [_CSS, f'<div class="kvmlab-grade {cls}" role="status">',
+        from .diagrams import theme
+        out = [theme.style_tag(), f'<div class="kvmlab-grade {cls}" role="status">',
                f'<div class="kv-headline"><strong>{"✓" if ok else "✗"} {e(self.headline())}</strong></div>',
                '<table class="kv-table"><thead><tr><th>configuration</th><th>judged</th><th>verdict</th>'
                f'<th>search</th><th>details</th></tr></thead><tbody>{"".join(rows)}</tbody></table>']
@@ -354,19 +355,6 @@ class GradeReport:
                 out.append(f'<pre class="kv-splat">{e(v.splat)}</pre>')
         out.append("</div>")
         return "".join(out)
-
-
-# Colours only for borders; text and backgrounds inherit, so the report reads in light and dark themes.
-_CSS = """<style>
-.kvmlab-grade{border:2px solid;border-radius:6px;padding:.5rem .75rem;margin:.5rem 0;color:inherit;
-background:transparent}
-.kvmlab-grade.kv-pass{border-color:#1a7f37}.kvmlab-grade.kv-notyet{border-color:#cf222e}
-.kvmlab-grade .kv-table{border-collapse:collapse;margin:.4rem 0;font-size:.9rem;display:block;overflow-x:auto}
-.kvmlab-grade .kv-table th,.kvmlab-grade .kv-table td{border:1px solid rgba(128,128,128,.45);padding:.15rem .45rem;
-text-align:left;color:inherit;background:transparent}
-.kvmlab-grade pre{white-space:pre-wrap;font-size:.8rem;max-height:18rem;overflow:auto;color:inherit;
-background:transparent}
-</style>"""
 
 
 def _as_list(x, what: str) -> list:
