@@ -58,6 +58,9 @@
     this.render();
     if (restored && this.opts.scroll !== false) Url.reveal(root);
   }
+  // read-only views of the history, for page scripts (the diagrams' links mark the current state)
+  Object.defineProperty(Player.prototype, "path", {get: function () { return this.h.path; }});
+  Object.defineProperty(Player.prototype, "pos", {get: function () { return this.h.pos; }});
   Player.prototype.hashKey = function () { return "stepper-" + this.d.id; };
   Player.prototype.s = function (i) { return i < 0 ? null : this.d.strings[i]; };
   Player.prototype.current = function () { return this.h.current(); };
