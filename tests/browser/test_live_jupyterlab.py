@@ -174,7 +174,7 @@ def _play(pg, st):
     assert _cur_lines(st) == [0, 0]
     st.locator(".ks-show").click()
     st.locator(".ks-banner-bad").wait_for(timeout=15000)
-    assert "Goal reached" in st.locator(".ks-banner").inner_text()
+    assert "You found it" in st.locator(".ks-banner").inner_text()
     assert "no_lost_update" in st.locator(".ks-banner").inner_text()
 
 
@@ -231,7 +231,7 @@ def test_live_bundle_is_html_that_leaves_the_url_alone(monkeypatch):
     monkeypatch.delenv("KVMLAB_STATIC", raising=False)
     monkeypatch.delenv("KVMLAB_LIVE", raising=False)
     monkeypatch.setattr(mod, "_in_kernel", lambda: True)
-    s = Stepper("lost_update", "plain")
+    s = Stepper("lost_update", "plain", goal_property="no_lost_update")
     b = s._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" not in b
     h = b["text/html"]
@@ -250,10 +250,11 @@ def test_live_bundle_widget_on_request(monkeypatch):
     monkeypatch.delenv("KVMLAB_STATIC", raising=False)
     monkeypatch.setenv("KVMLAB_LIVE", "widget")
     monkeypatch.setattr(mod, "_in_kernel", lambda: not mod.static_mode())
-    s = Stepper("lost_update", "plain")
+    s = Stepper("lost_update", "plain", goal_property="no_lost_update")
     b = s._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in b
     assert b["text/plain"] == repr(s)
     assert 'data-kvmlab-live="1"' in b["text/html"]  # the fallback for front ends without a widget manager
     monkeypatch.setenv("KVMLAB_STATIC", "1")  # building the book wins over KVMLAB_LIVE
-    assert "application/vnd.jupyter.widget-view+json" not in Stepper("lost_update", "plain")._repr_mimebundle_()
+    s2 = Stepper("lost_update", "plain", goal_property="no_lost_update")
+    assert "application/vnd.jupyter.widget-view+json" not in s2._repr_mimebundle_()

@@ -545,7 +545,7 @@
     var d = this.d, g = this.g, self = this, main = this.statusMain, side = this.statusSide;
     clear(main);
     clear(side);
-    var cls = "ks-status ks-st-" + a.outcome;
+    var cls = "ks-status ks-banner ks-st-" + a.outcome;  // ks-banner: the status's older name, kept for page scripts
     function strong(t) { main.appendChild(el("strong", null, t)); }
     function text(t, where) { (where || main).appendChild(el("span", null, t)); }
     function backButton(p) {
