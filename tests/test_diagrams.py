@@ -173,7 +173,7 @@ def test_timeline_and_state_graph_link_to_the_stepper_of_the_same_configuration(
     v = r.violation("no_lost_wakeup")
     d = diagrams.timeline(v, sys)
     meta = json.loads(d.link)
-    st = Stepper("apf_wake", "unlock_alloc", params={"waiters": 1}, goal_property="no_lost_wakeup").data
+    st = Stepper("apf_wake", "unlock_alloc", params={"waiters": 1}).data
     assert meta["kind"] == "timeline"
     assert meta["system"] == {"model": st["model"], "variant": st["variant"], "config": st["config"],
                               "params": st["params"]}
@@ -182,7 +182,7 @@ def test_timeline_and_state_graph_link_to_the_stepper_of_the_same_configuration(
     assert "data-kvmlab-link=" in page and "KvmlabDiagrams" in page
     g = diagrams.state_graph("lost_update", "plain")
     gm = json.loads(g.link)
-    st0 = Stepper("lost_update", "plain", goal_property="no_lost_update").data
+    st0 = Stepper("lost_update", "plain").data
     assert gm["kind"] == "states" and gm["system"]["model"] == st0["model"] == "lost_update"
     # the state graph numbers states as the stepper's graph does (click -> shortest path to that state)
     assert g.source.count('class="kvs_state"') == len(st0["states"])

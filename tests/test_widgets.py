@@ -310,8 +310,11 @@ def test_format_version_and_goal_fields():
 def test_a_goal_without_a_property_is_refused_when_something_breaks():
     with pytest.raises(KvmlabError, match="names no goal_property.*no_lost_update"):
         export_graph("lost_update", "plain", goal="Lose an update.")
-    with pytest.raises(KvmlabError, match="names no goal_property"):
-        Stepper("lost_update", "plain")  # the model's own goal text for the variant
+    # the model's own goal text for the variant is left out when it names no property (free play)
+    d = Stepper("lost_update", "plain").data
+    assert d["goal"] is None and d["goal_property"] is None
+    assert export_graph("lost_update", "plain", goal_property="no_lost_update")["goal"] == \
+        kvmlab.model("lost_update").goals["plain"]
     # nothing breaks: a goal text alone is fine (the player says no schedule breaks anything)
     d = export_graph("apf_wake", "recheck", goal="Try to leave the waiter asleep.")
     assert d["goal"] and d["goal_property"] is None

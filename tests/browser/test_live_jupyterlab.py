@@ -274,7 +274,7 @@ def test_live_bundle_is_html_that_leaves_the_url_alone(monkeypatch):
     monkeypatch.delenv("KVMLAB_STATIC", raising=False)
     monkeypatch.delenv("KVMLAB_LIVE", raising=False)
     monkeypatch.setattr(mod, "_in_kernel", lambda: True)
-    s = Stepper("lost_update", "plain", goal_property="no_lost_update")
+    s = Stepper("lost_update", "plain")
     b = s._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" not in b
     h = b["text/html"]
@@ -293,11 +293,10 @@ def test_live_bundle_widget_on_request(monkeypatch):
     monkeypatch.delenv("KVMLAB_STATIC", raising=False)
     monkeypatch.setenv("KVMLAB_LIVE", "widget")
     monkeypatch.setattr(mod, "_in_kernel", lambda: not mod.static_mode())
-    s = Stepper("lost_update", "plain", goal_property="no_lost_update")
+    s = Stepper("lost_update", "plain")
     b = s._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in b
     assert b["text/plain"] == repr(s)
     assert 'data-kvmlab-live="1"' in b["text/html"]  # the fallback for front ends without a widget manager
     monkeypatch.setenv("KVMLAB_STATIC", "1")  # building the book wins over KVMLAB_LIVE
-    s2 = Stepper("lost_update", "plain", goal_property="no_lost_update")
-    assert "application/vnd.jupyter.widget-view+json" not in s2._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" not in Stepper("lost_update", "plain")._repr_mimebundle_()

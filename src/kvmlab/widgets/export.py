@@ -304,7 +304,8 @@ def graph_json(g: StateGraph, *, goal: str | None = None, goal_property: str | l
     ``goal_property``: a property, or a list of them (the goal is reached when
     any one breaks). Raises :class:`KvmlabError` for a goal the player could
     not detect: a goal text with no ``goal_property`` while some schedule
-    breaks a property.
+    breaks a property. ``goal=None`` takes the model's goal text for the
+    variant, and leaves it out in that case (free play).
     """
     sys = g.sys
     model = sys.model
@@ -369,14 +370,18 @@ def graph_json(g: StateGraph, *, goal: str | None = None, goal_property: str | l
     cex = g.counterexamples()
     variant = sys.variant
     mname = type(model).name
-    if goal is None:
-        goal = type(model).goals.get(variant.name)
+    explicit = goal is not None
     goals = [goal_property] if isinstance(goal_property, str) else list(goal_property or [])
     if goal_property is not None and not goals:
         raise KvmlabError("goal_property: name at least one property")
     for gp in goals:
         if gp not in props:
             raise KvmlabError(f"goal_property {gp!r}: not a property of {mname} (known: {', '.join(props)})")
+    if not explicit:
+        # the model's own goal text for the variant, when the player can tell it is reached
+        goal = type(model).goals.get(variant.name)
+        if goal and not goals and cex:
+            goal = None
     if goal and not goals and cex:
         raise KvmlabError(
             f"{mname} ({variant.name}): the goal {goal!r} names no goal_property, but schedules break "

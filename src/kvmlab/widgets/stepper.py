@@ -102,10 +102,11 @@ class Stepper:
     """Interactive stepper for ``model``/``variant`` in one configuration.
 
     ``goal`` is the reader's goal text (default: the model's ``goals`` entry
-    for the variant; ``""`` for none); ``goal_property`` the property (or a
-    list: any of them) whose breaking is the goal, and whose shortest
-    counterexample "show me" plays. A goal text needs one when some schedule
-    breaks a property (:class:`KvmlabError` otherwise).
+    for the variant, if the stepper can detect it; ``""`` for none);
+    ``goal_property`` the property (or a list: any of them) whose breaking is
+    the goal, and whose shortest counterexample "show me" plays. A goal text
+    given here needs one when some schedule breaks a property
+    (:class:`KvmlabError` otherwise).
     ``id`` names the stepper in the page URL (``#stepper-<id>=0,1,1:fail``);
     by default it is derived from model, variant and non-default settings.
     """
