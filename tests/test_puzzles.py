@@ -58,6 +58,21 @@ No stepper here any more.
 """
 
 
+def test_hidden_steppers_are_not_listed():
+    from docutils import nodes
+
+    from kvmlab.widgets.sphinx import puzzles_in
+    sec = nodes.section()
+    sec += nodes.title(text="S")
+    one = '<div class="kvmlab-stepper" data-kvmlab-puzzle="{&quot;id&quot;:&quot;a&quot;}"><br></div>'
+    two = '<div class="answer" hidden><p>x</p><div data-kvmlab-puzzle="{&quot;id&quot;:&quot;b&quot;}"></div></div>'
+    esc = '<script>var s = "<div data-kvmlab-puzzle=\\"{}\\">";</script>'
+    sec += nodes.raw("", one + two + esc + one.replace("&quot;a&quot;", "&quot;c&quot;"), format="html")
+    doc = nodes.document(None, None)
+    doc += sec
+    assert [(p["id"], p["section"]) for p in puzzles_in(doc)] == [("a", "S"), ("c", "S")]
+
+
 def test_difficulty_labels():
     assert difficulty({"par": {"steps": 4, "switches": 2}}) == ("easy: 2 switches, 4 steps", 2)
     assert difficulty({"par": None, "goal_property": "x", "states": 9})[0].startswith("unbreakable: 9 states")

@@ -38,7 +38,11 @@ def _need(cond: bool, why: str) -> None:
 
 
 def chapters() -> list[str]:
-    return sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("ch*.html")) if HTML.is_dir() else []
+    """Every page of the book with a stepper (chapters, drills, labs)."""
+    if not HTML.is_dir():
+        return []
+    return sorted(p.relative_to(HTML).as_posix() for d in ("book", "notebooks") for p in (HTML / d).glob("*.html")
+                  if 'data-kvmlab-puzzle="' in p.read_text(encoding="utf-8"))
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -48,7 +52,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    _need(bool(chapters()), f"no chapters in {HTML}: run `make book` first")
+    _need(bool(chapters()), f"no page with a stepper in {HTML}: run `make book` first")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(HTML)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -87,7 +91,10 @@ def _steppers(pg):
 
 
 def _open_folds(pg):
-    pg.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    """Open every folded box, and show the hidden answers (a drill's stepper)."""
+    pg.evaluate("document.querySelectorAll('details').forEach(d => d.open = true);"
+                "document.querySelectorAll('[hidden]').forEach(e => { if (e.querySelector('.kvmlab-stepper'))"
+                " e.hidden = false; })")
 
 
 @pytest.mark.parametrize("chapter", chapters() or ["(none)"])
@@ -182,8 +189,13 @@ def test_puzzle_index_lists_the_chapters_steppers(server, browser):
     ctx, pg = _page(browser, DESKTOP)
     pg.goto(server + "book/puzzles.html")
     n = int(pg.locator(".kvmlab-puzzles").get_attribute("data-count"))
-    total = sum(p.read_text(encoding="utf-8").count("data-kvmlab-puzzle=") for p in HTML.rglob("*.html")
-                if p.name != "puzzles.html" and not p.relative_to(HTML).as_posix().startswith("_"))
+    # the steppers a reader can see: not the hidden answers (drills) nor escaped copies inside scripts
+    total = 0
+    for ch in chapters():
+        pg.goto(server + ch)
+        total += pg.evaluate("[...document.querySelectorAll('div.kvmlab-stepper[data-kvmlab-puzzle]')]"
+                             ".filter(e => !e.closest('[hidden]')).length")
+    pg.goto(server + "book/puzzles.html")
     assert n == total > 0
     first = pg.locator(".kp-table a").first
     href = first.get_attribute("href")

@@ -19,6 +19,7 @@ import html
 import json
 import os
 import re
+from html.parser import HTMLParser
 
 from docutils import nodes
 
@@ -28,7 +29,6 @@ MIME_OVERRIDES = [
     ("singlehtml", "text/html", 0),
 ]
 PLACEHOLDER = re.compile(r'<div class="kvmlab-puzzles"[^>]*>.*?</div>', re.S)
-_PUZZLE = re.compile(r'data-kvmlab-puzzle="([^"]*)"')
 
 
 def _config_inited(app, config):
@@ -38,8 +38,33 @@ def _config_inited(app, config):
     config.nb_mime_priority_overrides = cur
 
 
+class _Visible(HTMLParser):
+    """The ``data-kvmlab-puzzle`` summaries of an HTML fragment that no ``hidden`` element encloses."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool]] = []
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "data-kvmlab-puzzle" in a and not any(h for _, h in self.stack) and "hidden" not in a:
+            self.found.append(a["data-kvmlab-puzzle"] or "")
+        if tag not in self.VOID:
+            self.stack.append((tag, "hidden" in a))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+
+
 def puzzles_in(doctree) -> list[dict]:
-    """The steppers in a page's doctree, in order, each with the section it sits in."""
+    """The steppers a reader can see in a page's doctree (none inside a ``hidden`` element, e.g. a
+    drill's answer), in order, each with the section it sits in."""
     out = []
     for node in doctree.findall(nodes.raw):
         text = node.astext()
@@ -49,9 +74,11 @@ def puzzles_in(doctree) -> list[dict]:
         while sec is not None and not isinstance(sec, nodes.section):
             sec = sec.parent
         section = sec[0].astext() if sec is not None and len(sec) and isinstance(sec[0], nodes.title) else ""
-        for m in _PUZZLE.finditer(text):
+        parser = _Visible()
+        parser.feed(text)
+        for raw in parser.found:
             try:
-                p = json.loads(html.unescape(m.group(1)))
+                p = json.loads(raw)
             except ValueError:
                 continue
             p["section"] = section

@@ -257,6 +257,11 @@
     root.appendChild(more);
 
     root.addEventListener("keydown", function (ev) { self.onKey(ev); });
+    // a stepper revealed later (a folded box, a hidden answer): bring each current line into view
+    if (G.ResizeObserver) {
+      var ro = new G.ResizeObserver(function () { for (var t = 0; t < self.n; t++) self.keepInView(t); });
+      this.cpu.forEach(function (c) { ro.observe(c.code); });
+    }
   };
 
   Player.prototype.toggleWide = function (on) {
