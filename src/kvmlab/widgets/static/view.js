@@ -75,6 +75,7 @@
     root.setAttribute("aria-label", "Stepper: " + d.title);
     root.tabIndex = 0;
     root.style.setProperty("--ks-ncpu", String(Math.min(this.n, 4)));
+    root.classList.toggle("ks-many", this.n > 4);  // two rows of CPUs: shorter code panes
 
     var head = el("div", "ks-head");
     head.appendChild(el("span", "ks-title", d.title));
