@@ -15,6 +15,13 @@ from kvmlab.engine import Trace
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
 
 
+
+@pytest.fixture(autouse=True)
+def _live_outputs(monkeypatch):
+    """These tests look at outputs outside the static book (an in-process toy book build elsewhere
+    in the run may have set KVMLAB_STATIC for the whole process)."""
+    monkeypatch.delenv("KVMLAB_STATIC", raising=False)
+
 def _text(svg: str) -> str:
     """The SVG's text content, unescaped (Graphviz writes '-' as &#45;)."""
     return html.unescape(" | ".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg)))

@@ -19,7 +19,7 @@ def test_wheel_is_complete_and_reproducible(tmp_path):
     assert a.read_bytes() == b.read_bytes(), "two builds of the same source differ"
     with zipfile.ZipFile(a) as zf:
         names = set(zf.namelist())
-        for need in ("kvmlab/__init__.py", "kvmlab/widgets/webrun.py", "kvmlab/widgets/static/stepper.js",
+        for need in ("kvmlab/__init__.py", "kvmlab/widgets/webrun.py", "kvmlab/widgets/static/core.js",
                      "kvmlab/engine/__init__.py"):
             assert need in names, need
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)

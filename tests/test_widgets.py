@@ -23,11 +23,12 @@ CASES = [
     ("apf_wake", "recheck", None, {}),
     ("apf_wake", "unlock_alloc", {"PREEMPT_RT": False}, {"alloc_failures": 0}),
 ]
+NO_GOAL = {"goal": ""}  # free play: no goal text, so nothing for the stepper to detect
 
 
 @pytest.mark.parametrize("model,variant,config,params", CASES)
 def test_export_matches_explorer(model, variant, config, params):
-    d = export_graph(model, variant, config=config, params=params)
+    d = export_graph(model, variant, config=config, params=params, **NO_GOAL)
     r = kvmlab.check(model, variant, config=config, params=params, reduction=False)
     assert r.complete
     assert len(d["states"]) == r.states
@@ -69,7 +70,7 @@ def _status(d, state, tid):
 
 
 def test_blocked_reasons():
-    d = export_graph("apf_wake", "unlock_alloc")
+    d = export_graph("apf_wake", "unlock_alloc", goal_property="no_lost_wakeup")
     s = _state_after(d, ["1"])  # the waker took b->lock
     assert _status(d, s, 0) == (0, "spinning on b->lock (held by CPU1)")
     assert _status(d, s, 1)[1] == ""  # can move
@@ -87,7 +88,7 @@ def test_blocked_reasons():
 
 
 def test_thread_listing_and_shared_state():
-    d = export_graph("lost_update", "plain")
+    d = export_graph("lost_update", "plain", goal_property="no_lost_update")
     S = d["strings"]
     assert [t["label"] for t in d["threads"]] == ["CPU0", "CPU1"]
     code = d["threads"][0]["code"]
@@ -110,21 +111,21 @@ def test_refuses_large_graphs():
 
 def test_json_small():
     for args in (("lost_update", "plain"), ("apf_wake", "unlock_alloc")):
-        s = Stepper(*args)
+        s = Stepper(*args, **NO_GOAL)
         size = len(s.to_html(assets=True).encode())
         assert size < 150_000, (args, size)
     # the largest configuration the chapters are likely to step still fits a page
-    big = Stepper("apf_wake", "unlock_alloc", params={"waiters": 2})
+    big = Stepper("apf_wake", "unlock_alloc", params={"waiters": 2}, goal_property="no_lost_wakeup")
     assert big.states == kvmlab.check("apf_wake", "unlock_alloc", params={"waiters": 2}, reduction=False).states
     assert len(big.to_html(assets=True).encode()) < 1_500_000
 
 
 def test_html_assets_once_and_ids():
     reset_page()
-    a = Stepper("lost_update", "plain")
+    a = Stepper("lost_update", "plain", goal_property="no_lost_update")
     b = Stepper("apf_wake", "unlock_alloc", goal_property="no_lost_wakeup")
-    c = Stepper("lost_update", "plain", params={"cpus": 3})
-    d = Stepper("lost_update", "plain")
+    c = Stepper("lost_update", "plain", params={"cpus": 3}, goal_property="no_lost_update")
+    d = Stepper("lost_update", "plain", goal_property="no_lost_update")
     ha, hb = a._repr_html_(), b._repr_html_()
     assert 'id="kvmlab-stepper-js"' in ha and 'id="kvmlab-stepper-js"' not in hb
     assert "require" not in ha and "cdn" not in ha.lower() and "http" not in ha
@@ -133,7 +134,7 @@ def test_html_assets_once_and_ids():
     data = json.loads(re.search(r'class="kvmlab-stepper-data">(.*?)</script>', hb, re.S).group(1))
     assert data["goal_property"] == "no_lost_wakeup" and data["id"] == "apf_wake-unlock_alloc"
     with pytest.raises(KvmlabError):
-        Stepper("lost_update", "plain", id="bad id!")
+        Stepper("lost_update", "plain", id="bad id!", **NO_GOAL)
     with pytest.raises(KvmlabError, match="goal_property"):
         Stepper("lost_update", "plain", goal_property="no_such_property")
 
@@ -152,7 +153,7 @@ def test_model_text_cannot_break_out_of_the_page(evil_model):
 
 
 def test_mimebundle_static_and_live(monkeypatch):
-    s = Stepper("lost_update", "plain")
+    s = Stepper("lost_update", "plain", **NO_GOAL)
     monkeypatch.setenv("KVMLAB_STATIC", "1")
     b = s._repr_mimebundle_()
     assert "text/html" in b and "application/vnd.jupyter.widget-view+json" not in b
@@ -163,7 +164,7 @@ def test_mimebundle_static_and_live(monkeypatch):
 
 def test_anywidget_front_end():
     pytest.importorskip("anywidget")
-    s = Stepper("lost_update", "plain")
+    s = Stepper("lost_update", "plain", **NO_GOAL)
     w = s.widget()
     assert json.loads(w.graph)["states"] == s.data["states"]
     assert "export default" in w._esm and "KvmlabStepper" in w._esm
@@ -181,6 +182,9 @@ def test_sphinx_extension_sets_static_mode(monkeypatch):
 
         def connect(self, ev, fn, priority=500):
             self.hooks.append((ev, fn))
+
+        def add_config_value(self, name, default, rebuild):
+            self.config_values = {name: default}
 
     class Cfg:
         nb_mime_priority_overrides = [("html", "image/png", 5)]
@@ -246,7 +250,7 @@ kernelspec:
 from kvmlab.widgets import Stepper, summary
 import kvmlab
 from kvmlab import diagrams
-Stepper("lost_update", "plain")
+Stepper("lost_update", "plain", goal_property="no_lost_update")
 ```
 
 ```{code-cell} ipython3
@@ -290,3 +294,118 @@ def test_static_book_build(tmp_path):
         assert bad not in page
     assert page.count("<svg") >= 2  # the summary's timeline and the state graph, inline
     assert len(page.encode()) < 1_500_000
+
+
+# -- data format 2: goals the player can detect, par, loops, C indentation -------------------------
+
+def test_format_version_and_goal_fields():
+    d = export_graph("apf_wake", "unlock_alloc", goal_property="no_lost_wakeup")
+    assert d["v"] == 2
+    assert d["goal_kind"] == "stuck" and d["fairness"] in ("none", "weak", "strong")
+    assert d["par"]["steps"] == len(d["counterexamples"]["no_lost_wakeup"]["schedule"])
+    fixed = export_graph("apf_wake", "recheck", goal_property="no_lost_wakeup")
+    assert fixed["goal_kind"] is None and fixed["par"] is None and fixed["counterexamples"] == {}
+
+
+def test_a_goal_without_a_property_is_refused_when_something_breaks():
+    with pytest.raises(KvmlabError, match="names no goal_property.*no_lost_update"):
+        export_graph("lost_update", "plain", goal="Lose an update.")
+    # the model's own goal text for the variant is left out when it names no property (free play)
+    d = Stepper("lost_update", "plain").data
+    assert d["goal"] is None and d["goal_property"] is None
+    assert export_graph("lost_update", "plain", goal_property="no_lost_update")["goal"] == \
+        kvmlab.model("lost_update").goals["plain"]
+    # nothing breaks: a goal text alone is fine (the player says no schedule breaks anything)
+    d = export_graph("apf_wake", "recheck", goal="Try to leave the waiter asleep.")
+    assert d["goal"] and d["goal_property"] is None
+    # free play (no goal) is fine too
+    assert export_graph("lost_update", "plain", goal="")["goal"] == ""
+
+
+def _all_goal_paths(d, prop):
+    """Every schedule of an acyclic graph that breaks prop (brute force, for small graphs)."""
+    S = d["strings"]
+    out = []
+
+    def walk(s, tids):
+        m = d["states"][s][2]
+        bad_here = any(S[b[0]] == prop for b in d["bad"].get(str(s), []))
+        if bad_here:
+            out.append(tids)
+            return
+        for k in range(0, len(m), 5):
+            tid, target, sp = m[k], m[k + 3], m[k + 4]
+            if sp >= 0 and any(S[x[0]] == prop for x in d["splats"][sp]):
+                out.append(tids + [tid])
+            else:
+                walk(target, tids + [tid])
+
+    walk(0, [])
+    return out
+
+
+@pytest.mark.parametrize("model,variant,params,prop", [
+    ("lost_update", "plain", {}, "no_lost_update"),
+    ("lost_update", "plain", {"cpus": 3}, "no_lost_update"),
+    ("apf_wake", "original", {}, "no_sleep_in_atomic"),
+])
+def test_par_is_the_fewest_switches_of_any_solution(model, variant, params, prop):
+    d = export_graph(model, variant, params=params, goal_property=prop)
+    paths = _all_goal_paths(d, prop)
+    assert paths
+    best = min(sum(1 for a, b in zip(p, p[1:]) if a != b) for p in paths)
+    assert d["par"]["switches"] == best
+    assert d["par"]["steps"] == min(len(p) for p in paths)
+
+
+def test_terminates_goal_marks_the_fair_loops():
+    d = export_graph("tdp_root_put", "no_invalid_check", params={"readers": 0, "writer": 0},
+                     goal_property="terminates")
+    c = d["counterexamples"]["terminates"]
+    assert d["goal_kind"] == "lasso" and c["loop_start"] is not None
+    assert _state_after(d, c["schedule"][:c["loop_start"]]) in d["loops"]
+    assert _state_after(d, c["schedule"]) == _state_after(d, c["schedule"][:c["loop_start"]])
+
+
+class _St:
+    def __init__(self, fn, *c):
+        self.fn, self.c = fn, list(c)
+
+
+def test_c_indents_follow_the_graph_and_the_braces():
+    from kvmlab.widgets.export import c_indents
+    steps = [_St("f", "raw_spin_lock(&b->lock);"), _St("f", "if (e) {"), _St("f", "hlist_del(&e->link);"),
+             _St("f", "return false;"), _St("f", "n->token = token;"),
+             _St("f", "if (unlikely(x))"), _St("f", "panic(\"no\");"), _St("f", "done();"),
+             _St("g", "if ((a ||", "    b) &&"), _St("g", "    c) {"), _St("g", "x();")]
+    # the explored runs jump from "if (e) {" (step 1) to step 4 and from "if (unlikely(x))" over panic
+    ind = c_indents(steps, {1: {2, 4}, 5: {6, 7}})
+    assert ind == [[0], [0], [1], [1], [0], [0], [1], [0], [0, 0], [0], [1]]
+    # with no jump seen, a brace block ends after its return; an unbraced if at a step's end indents nothing
+    ind = c_indents(steps, {})
+    assert ind[2:5] == [[1], [1], [0]] and ind[6] == [0]
+
+
+def test_exported_listings_never_indent_a_line_below_zero_and_keep_step_shape():
+    for m, v, p in [("apf_wake", "unlock_alloc", {}), ("fast_pf", "clear_plain", {}),
+                    ("tdp_root_put", "v3", {"readers": 1, "writer": 1})]:
+        d = export_graph(m, v, params=p, goal="")
+        for th in d["threads"]:
+            for st in th["code"]:
+                assert len(st[3]) == len(st[1]) and min(st[3]) >= 0
+
+
+def test_a_goal_of_several_properties():
+    d = export_graph("apf_wake", "unlock_alloc", goal="Break it.",
+                     goal_property=["no_lost_wakeup", "no_duplicate_token"])
+    cex = d["counterexamples"]
+    assert d["goal_property"] == "no_lost_wakeup"
+    assert d["goal_properties"] == ["no_lost_wakeup", "no_duplicate_token"]
+    assert d["par"]["steps"] == min(len(cex[p]["schedule"]) for p in d["goal_properties"])
+    one = [export_graph("apf_wake", "unlock_alloc", goal_property=p)["par"]["switches"]
+           for p in d["goal_properties"]]
+    assert d["par"]["switches"] == min(one)
+    with pytest.raises(KvmlabError, match="no_such"):
+        export_graph("apf_wake", "unlock_alloc", goal_property=["no_lost_wakeup", "no_such"])
+    with pytest.raises(KvmlabError, match="at least one"):
+        export_graph("apf_wake", "unlock_alloc", goal_property=[])

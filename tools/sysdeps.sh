@@ -2,7 +2,8 @@
 # Install the Debian packages the book needs, only when they are missing:
 #   graphviz (the `dot` binary, for diagrams), chromium (browser tests),
 #   spin (the benchmark against SPIN, and its test), python3-venv (when
-#   `python3 -m venv` cannot bootstrap pip), npm (vendors the labs' browser runtime).
+#   `python3 -m venv` cannot bootstrap pip), npm (vendors the labs' browser runtime), nodejs
+#   (the stepper player's unit tests run under node --test).
 set -euo pipefail
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
@@ -10,6 +11,7 @@ command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v spin >/dev/null 2>&1 || need+=(spin)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ ! -x .venv/bin/python ] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     need+=(python3-venv)
 fi

@@ -176,7 +176,7 @@ def _play(pg, st):
     assert _cur_lines(st) == [0, 0]
     st.locator(".ks-show").click()
     st.locator(".ks-banner-bad").wait_for(timeout=15000)
-    assert "Goal reached" in st.locator(".ks-banner").inner_text()
+    assert "You found it" in st.locator(".ks-banner").inner_text()
     assert "no_lost_update" in st.locator(".ks-banner").inner_text()
 
 

@@ -39,6 +39,7 @@ class StateGraph:
     pmove: list[str | None]
     violations: list = field(default_factory=list)  # the explorer's, reduction off
     transitions: int = 0
+    fairness: str = "none"  # what the termination check assumed
 
     @property
     def order(self) -> list[str]:
@@ -95,4 +96,4 @@ def explore(sys: System, max_states: int = 20000) -> StateGraph:
     edges = [[Edge(tid, mv, choice(i, tid, mv, row), j, list(evs)) for j, tid, mv, evs in row]
              for i, row in enumerate(rec["rows"])]
     return StateGraph(sys, keys, edges, rec["blocked"], rec["fatal"], rec["bad"], rec["parent"], rec["pmove"],
-                      violations=r.violations, transitions=r.transitions)
+                      violations=r.violations, transitions=r.transitions, fairness=ex.fairness)

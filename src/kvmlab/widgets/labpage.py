@@ -32,7 +32,6 @@ import posixpath
 import re
 import shutil
 import zipfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -316,9 +315,9 @@ def _build_finished(app, exc):
         return
     out = Path(app.outdir) / ASSET_DIR
     out.mkdir(parents=True, exist_ok=True)
+    from .stepper import asset  # stepper.js is the player's parts joined
     for name in STATIC:
-        (out / name).write_text(resources.files("kvmlab.widgets").joinpath("static", name)
-                                .read_text(encoding="utf-8"), encoding="utf-8")
+        (out / name).write_text(asset(name), encoding="utf-8")
     if not _runtime_ok(app):
         from sphinx.util import logging
         logging.getLogger(__name__).info(

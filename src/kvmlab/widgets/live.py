@@ -20,7 +20,7 @@ export default {
     // in a notebook the page URL belongs to the front end: no hash writing
     const player = K.mount(box, JSON.parse(model.get("graph")), { hash: false, scroll: false });
     // the view is removed (cell re-run or cleared): stop a "show me" animation
-    return () => player.stop();
+    return () => { if (player) player.stop(); };
   }
 };
 """

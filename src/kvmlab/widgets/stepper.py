@@ -1,8 +1,10 @@
 """The stepper: the reader plays the scheduler over a model's full state graph.
 
 Python explores the configuration once (:mod:`.export`); one JavaScript
-player (``static/stepper.js``) does the rest in the browser, so the stepper
-works in the static book with no kernel. Two representations:
+player does the rest in the browser, so the stepper works in the static book
+with no kernel. The player is four files in ``static/`` (:data:`PLAYER_PARTS`:
+the pure core, the URL state, the view, mounting), joined into one inline
+script by :func:`player_js`. Two representations:
 
 * ``text/html``: self-contained (CSS and JS inlined, the graph in a
   ``<script type="application/json">``). The player's script is inlined only
@@ -45,10 +47,20 @@ _used_ids: dict[str, int] = {}
 _assets_emitted = False
 
 
+PLAYER_PARTS = ("core.js", "url.js", "view.js", "mount.js")
+
+
 @cache
 def asset(name: str) -> str:
-    """Text of a file in ``kvmlab/widgets/static``."""
+    """Text of a file in ``kvmlab/widgets/static``; ``stepper.js`` is the whole player."""
+    if name == "stepper.js":
+        return player_js()
     return resources.files("kvmlab.widgets").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def player_js() -> str:
+    """The player's parts (:data:`PLAYER_PARTS`) as one script, in order."""
+    return "\n".join(asset(p) for p in PLAYER_PARTS)
 
 
 def assets_html() -> str:
@@ -90,14 +102,17 @@ class Stepper:
     """Interactive stepper for ``model``/``variant`` in one configuration.
 
     ``goal`` is the reader's goal text (default: the model's ``goals`` entry
-    for the variant); ``goal_property`` the property whose shortest
-    counterexample "show me" plays (default: the first one violated).
+    for the variant, if the stepper can detect it; ``""`` for none);
+    ``goal_property`` the property (or a list: any of them) whose breaking is
+    the goal, and whose shortest counterexample "show me" plays. A goal text
+    given here needs one when some schedule breaks a property
+    (:class:`KvmlabError` otherwise).
     ``id`` names the stepper in the page URL (``#stepper-<id>=0,1,1:fail``);
     by default it is derived from model, variant and non-default settings.
     """
 
     def __init__(self, model, variant=None, *, config: dict | None = None, params: dict | None = None,
-                 goal: str | None = None, goal_property: str | None = None, title: str | None = None,
+                 goal: str | None = None, goal_property: str | list[str] | None = None, title: str | None = None,
                  max_states: int = 20000, id: str | None = None):
         self.system = make_system(model, variant, config, params)
         sys = self.system
@@ -122,6 +137,14 @@ class Stepper:
     @property
     def states(self) -> int:
         return len(self.data["states"])
+
+    def puzzle(self) -> dict[str, Any]:
+        """What the puzzle index (:mod:`.sphinx`) lists about this stepper."""
+        d = self.data
+        return {"id": self.id, "title": d["title"], "goal": d["goal"] or None, "goal_property": d["goal_property"],
+                "goal_properties": d["goal_properties"],
+                "goal_kind": d["goal_kind"], "par": d["par"], "states": len(d["states"]),
+                "cpus": len(d["threads"]), "breaks": sorted(d["counterexamples"])}
 
     def to_json(self) -> str:
         return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
@@ -157,8 +180,10 @@ class Stepper:
         parts = []
         if assets:
             parts.append(assets_html())
+        puzzle = html.escape(json.dumps(self.puzzle(), separators=(",", ":"), ensure_ascii=False), quote=True)
         parts.append(
-            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}"{attrs}>'
+            f'<div class="kvmlab-stepper" id="kvmlab-stepper-{self.id}" data-kvmlab-stepper="{self.id}"{attrs}'
+            f' data-kvmlab-puzzle="{puzzle}">'
             f'<script type="application/json" class="kvmlab-stepper-data">{_json_for_script(d)}</script>'
             f'{note}</div>\n'
             '<script>(function(){var K=window.KvmlabStepper;if(K)K.mountAll();})();</script>\n')
