@@ -36,6 +36,9 @@ class Reference:
     keys: list = field(default_factory=list)
     succ: list = field(default_factory=list)  # state -> [(target, tid, move)]
     enabled: list = field(default_factory=list)  # state -> frozenset of tids that can move
+    blocked: dict = field(default_factory=dict)  # state -> {tid: why it cannot move}
+    bad: dict = field(default_factory=dict)  # state -> {(property, kind)} broken there
+    fatal: set = field(default_factory=set)  # states reached by a fatal report (not expanded)
 
     def fair_cycle(self, fairness: str) -> bool:
         """Is there a reachable cycle (every cycle has an unfinished thread) that ``fairness`` allows?"""
@@ -122,6 +125,9 @@ def explore(sys, max_states: int = 50_000) -> Reference:
     succ: dict[int, list] = {}
     enabled: dict[int, frozenset] = {}
     shortest: dict[str, int] = {}
+    blocked_at: dict[int, dict] = {}
+    bad: dict[int, set] = {}
+    fatal_states: set[int] = set()
 
     def hit(prop, n):
         if prop not in shortest or n < shortest[prop]:
@@ -129,6 +135,7 @@ def explore(sys, max_states: int = 50_000) -> Reference:
 
     for prop, _ in model.invariants(sys.load(init)):
         hit(prop, 0)
+        bad.setdefault(0, set()).add((prop, "invariant"))
     q = deque([0])
     transitions = 0
     while q:
@@ -158,22 +165,30 @@ def explore(sys, max_states: int = 50_000) -> Reference:
                         raise RuntimeError(f"reference search: more than {max_states} states")
                     for prop, _ in model.invariants(sys.load(k)):
                         hit(prop, depth[j])
-                    if not fatal:
+                        bad.setdefault(j, set()).add((prop, "invariant"))
+                    if fatal:
+                        fatal_states.add(j)
+                    else:
                         q.append(j)
                 out.append((j, tid, move))
         transitions += len(out)
         succ[i] = out
         enabled[i] = frozenset(moving)
+        if blocked:
+            blocked_at[i] = blocked
         if not out:
             w = sys.load(key)
             if blocked:
-                hit(model.stuck_message(w, blocked)[0], depth[i])
+                prop = model.stuck_message(w, blocked)[0]
+                hit(prop, depth[i])
+                bad.setdefault(i, set()).add((prop, "stuck"))
             for prop, _ in model.end_checks(w):
                 hit(prop, depth[i])
+                bad.setdefault(i, set()).add((prop, "end"))
     # states ended by a fatal report were never expanded: no successors
     return Reference(len(keys), transitions, max(depth), shortest, True, keys,
                      [succ.get(v, []) for v in range(len(keys))],
-                     [enabled.get(v, frozenset()) for v in range(len(keys))])
+                     [enabled.get(v, frozenset()) for v in range(len(keys))], blocked_at, bad, fatal_states)
 
 
 # -- judging a counterexample by replaying it -------------------------------------------------
