@@ -334,3 +334,44 @@ def test_liveness_checks_run_on_the_full_graph():
     n = kvmlab.check("apf_wake", "recheck", params=params, liveness=True, fairness="none")
     v = n.violation("terminates")
     assert v is not None and all(m.startswith("1") for m in v.schedule[v.loop_start:])
+
+
+class SetX(Program):
+    @line("x = 1;")
+    def a(self, w, t):
+        w["x"] = 1
+
+    @line("x = 0;")
+    def b(self, w, t):
+        w["x"] = 0
+
+
+class XZero(Model):
+    name = "xzero"
+    variants = [Variant("v", "x = 1; x = 0;")]
+    properties = {"x_zero": "x is 0 in every state"}
+    world = KernelWorld
+
+    def setup(self, w, variant, config, params):
+        w.declare("x", 0)
+        w.spawn(SetX("p"))
+
+    def invariants(self, w):
+        if w["x"]:
+            yield "x_zero", "x == 1"
+
+
+@pytest.mark.parametrize("reduction", [False, "local", True])
+def test_an_invariant_is_checked_in_every_state_even_one_step_in(reduction):
+    r = kvmlab.check(XZero, reduction=reduction)
+    v = r.violation("x_zero")
+    assert v is not None and (v.kind, v.schedule, v.message) == ("invariant", ["0"], "x == 1")
+
+
+def test_the_verdict_names_the_fairness_it_assumed():
+    assert kvmlab.check(RetryModel).fairness == "none"  # the model's default
+    assert kvmlab.check(RetryModel, fairness="weak").fairness == "weak"
+    assert kvmlab.check(RetryModel, fairness="strong").fairness == "strong"
+    r = kvmlab.check("tdp_root_put", "v3")
+    assert r.fairness == kvmlab.model("tdp_root_put").fairness == "weak"
+    assert kvmlab.check(RetryModel).violation("terminates") is not None  # listed: checked by default

@@ -5,12 +5,14 @@ For every model, variant and configuration below, the naive BFS and
 setting), on the state, transition and depth counts without reduction, and
 on the length of each shortest counterexample; each counterexample the
 explorer prints must replay to its violation. ``terminates`` is compared
-under no, weak and strong fairness. The ``slow`` set widens the grid.
+under no, weak and strong fairness. The ``slow`` set widens the grid;
+``KVMLAB_ORACLE=quick`` narrows it to the defaults (for tools/mutants.py).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 
 import oracle  # tests/oracle.py (pytest puts tests/ on sys.path)
 import pytest
@@ -95,6 +97,12 @@ def _id(case):
 
 
 FAST = _fast_cases()
+if os.environ.get("KVMLAB_ORACLE") == "quick":
+    # tools/mutants.py: every model and variant at its defaults and every config, plus the
+    # cases with an endless loop, a choice-heavy and a three-thread configuration
+    EXTRA = [("apf_wake", "recheck", {}, {"alloc_failures": -1}), ("apf_wake", "unlock_alloc", {}, {"waiters": 2}),
+             ("lost_update", "plain", {}, {"cpus": 3}), ("tdp_root_put", "v3", {}, {"readers": 2})]
+    FAST = [c for c in FAST if not c[3]] + EXTRA
 
 
 def _check(sys, **kw):
