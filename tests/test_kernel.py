@@ -130,6 +130,12 @@ class BadUnlock(Program):
         w.raw_spin_unlock("raw")
 
 
+class Stealer(Program):
+    @line("spin_unlock(&kvm->mmu_lock);")
+    def a(self, w, t):
+        w.spin_unlock("sl")
+
+
 class Leaver(Program):
     @line("raw_spin_lock(&raw);")
     def a(self, w, t):
@@ -139,6 +145,13 @@ class Leaver(Program):
 def test_unlock_by_non_owner_and_lock_held_at_exit():
     sp = splats(model([(BadUnlock, {})]), [0])
     assert sp[0]["property"] == "no_bad_unlock" and "WARNING: bad unlock balance detected!" in sp[0]["text"]
+    # unlocking a lock another CPU holds is just as wrong, and leaves the lock with its owner
+    M = model([(Holder, {}), (Stealer, {"cpu": 1})])
+    sp = splats(M, [0, 1])
+    assert [s["property"] for s in sp] == ["no_bad_unlock"] and "CPU0" in sp[0]["text"]
+    sys = kvmlab.load(M)
+    k = sys.run(sys.run(sys.initial, 0).key(), 1).key()
+    assert sys.load(k)["sl"] == 0 and sys.load(k).thread(0)["_held"][0][0] == "sl"
     sp = splats(model([(Leaver, {})]), [0])
     assert sp[0]["property"] == "no_lock_leak"
     assert "WARNING: lock held when returning to user space!" in sp[0]["text"]
@@ -637,8 +650,15 @@ def test_saturated_refcount_stays_saturated_silently():
     assert w["ref"] == SATURATED and [e.prop for e in w.events] == ["refcount_ok"]
 
 
+class Owned(Program):
+    @line("p = kmalloc(sizeof(*p), GFP_KERNEL); p->cpu = smp_processor_id();")
+    def a(self, w, t):
+        w.kmalloc("GFP_KERNEL", "obj", cpu=self.cpu)
+
+
 def test_heaps_that_differ_only_in_allocation_order_are_one_state():
-    sys = kvmlab.load(model([(Leak, {}), (Leak, {"cpu": 1, "name": "l1"})]))
+    sys = kvmlab.load(model([(Owned, {}), (Owned, {"cpu": 1, "name": "o1"})]))
     a = sys.run(sys.run(sys.initial, 0).key(), 1).key()
     b = sys.run(sys.run(sys.initial, 1).key(), 0).key()
     assert a == b and len(a[1]) == 2
+    assert kvmlab.check(model([(Owned, {}), (Owned, {"cpu": 1, "name": "o1"})]), reduction=False).states == 4

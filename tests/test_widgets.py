@@ -23,6 +23,8 @@ CASES = [
     ("apf_wake", "unlock_alloc", None, {}),
     ("apf_wake", "recheck", None, {}),
     ("apf_wake", "unlock_alloc", {"PREEMPT_RT": False}, {"alloc_failures": 0}),
+    ("rcu_watch", "eqs_reader", None, {}),  # a fatal KASAN report ends a run
+    ("tdp_root_put", "dec_not_one", None, {}),
 ]
 
 
@@ -47,6 +49,12 @@ def test_export_matches_an_independent_search(model, variant, config, params):
             elif i not in ref.fatal:
                 assert S[d["states"][i][0][3 * tid + 1]] == ref.blocked.get(i, {}).get(tid, ""), (i, tid)
     assert set(d["fatal"]) == ref.fatal
+    if model == "rcu_watch":
+        assert ref.fatal  # the case that shows fatal states
+        for i in ref.fatal:  # nobody moves on after a fatal report
+            assert not _edges(d, i) and all(
+                S[d["states"][i][0][3 * t + 1]] in ("done", "the run ended at the kernel's report")
+                for t in range(len(d["threads"])))
     assert {int(i): {(S[b[0]], b[2]) for b in row} for i, row in d["bad"].items()} == ref.bad
     # every property is listed, those that hold too (the player shows them as holding)
     assert set(kvmlab.model(model).properties) <= set(d["properties"])

@@ -28,7 +28,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +38,8 @@ SRC = ROOT / "src"
 
 # The tests the mutants must fail: fast files first, so that -x stops early.
 TESTS = [
-    "tests/test_engine.py", "tests/test_kernel.py", "tests/test_reduction.py", "tests/test_widgets.py",
-    "tests/test_cli.py", "tests/test_lab.py", "tests/test_oracle.py",
+    "tests/test_kernel.py", "tests/test_engine.py", "tests/test_reduction.py", "tests/test_widgets.py",
+    "tests/test_lab.py", "tests/test_cli.py", "tests/test_oracle.py",
 ]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not browser and not book"]
 
@@ -129,10 +131,9 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "            s |= self._t(tid, key[2 + tid]) << (BITS * (tid + 1) - 2)", "packed thread parts overlap"),
     ("P4", PK, "            mk2 = (mk,) + tuple((s >> (BITS * (j + 1))) & MASK for j in deps)",
      "            mk2 = (mk,)", "dependent memo entries ignore the other threads' parts"),
-    ("P5", PK, "        r = self.memo.get(mk)\n        if r is not None and r.__class__ is not tuple:\n            return r\n",
-     "        r = self.memo.get(mk)\n        if r is not None and r.__class__ is not tuple:\n"
-     "            return r if r.__class__ is str else r[:1]\n",
-     "memoised outcome lists are cut to their first outcome"),
+    ("P5", EX, "                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r]",
+     "                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r[:1]]",
+     "a memoised step keeps only its first outcome"),
     # -- world: reduction promises, choices, encoding -----------------------------------------------------
     ("W1", WO, '            if kind == "local" and (tuple(w.sh.values()) != sh0 or w.events):',
      "            if False:", "a local step may write shared fields or report (unchecked)"),
@@ -286,10 +287,13 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant (a timeout counts as killed)")
     ap.add_argument("--tests", nargs="+", default=TESTS, help="test files to run (default: %(default)s)")
     ap.add_argument("--min-score", type=float, default=0.0, help="exit 1 if fewer than this %% are killed")
+    ap.add_argument("--jobs", "-j", type=int, default=1, help="mutants tested at once (each in its own copy)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the check that unmutated code passes")
     a = ap.parse_args(argv)
     if a.timeout <= 0 or a.timeout != a.timeout:
         ap.error("--timeout must be a positive number of seconds")
+    if a.jobs < 1:
+        ap.error("--jobs must be at least 1")
     chosen = MUTANTS
     if a.only:
         ids = {m[0] for m in MUTANTS}
@@ -319,19 +323,36 @@ def main(argv=None) -> int:
                 print(f"mutants: the unmutated code does not pass the tests ({status}: {info})", file=sys.stderr)
                 return 2
             print(f"baseline: tests pass on unmutated code in {dt:.1f} s", flush=True)
-        rows = []
-        for m in chosen:
+        jobs = max(1, min(a.jobs, len(chosen)))
+        copies = [work] + [Path(tmp) / f"src{j}" for j in range(1, jobs)]
+        for c in copies[1:]:
+            shutil.copytree(work, c)
+        free = list(copies)
+        lock = threading.Lock()
+
+        def one(m):
+            with lock:
+                src = free.pop()
             mid, rel, _, _, desc = m
-            original = (work / rel).read_text()
-            _apply(work, m)
+            original = (src / rel).read_text()
+            _apply(src, m)
             try:
-                status, dt, info = _run_tests(work, a.tests, a.timeout)
+                status, dt, info = _run_tests(src, a.tests, a.timeout)
             finally:
-                (work / rel).write_text(original)
-            rows.append((mid, status, dt, desc, info))
-            print(f"{mid:4} {status:8} {dt:6.1f}s  {desc}" + (f"  [{info}]" if info else ""), flush=True)
+                (src / rel).write_text(original)
+                with lock:
+                    free.append(src)
+            with lock:
+                print(f"{mid:4} {status:8} {dt:6.1f}s  {desc}" + (f"  [{info}]" if info else ""), flush=True)
+            return mid, status, dt, desc, info
+
+        with ThreadPoolExecutor(jobs) as pool:
+            rows = list(pool.map(one, chosen))
     killed = sum(1 for r in rows if r[1] in ("killed", "timeout"))
     score = 100.0 * killed / len(rows) if rows else 0.0
+    print("\n| id | result | seconds | mutant |\n|---|---|---|---|")
+    for mid, status, dt, desc, _ in rows:
+        print(f"| {mid} | {status} | {dt:.0f} | {desc} |")
     print(f"\nkilled {killed} of {len(rows)} mutants: {score:.1f} %")
     survivors = [r[0] for r in rows if r[1] == "survived"]
     if survivors:
