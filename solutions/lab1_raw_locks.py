@@ -159,3 +159,5 @@ def starter_variant():
     """What the notebook starts with: the original code, unchanged."""
     return _base().derive("lab1_starter", "the original code (the notebook's starting point)",
                           programs={"waker": WakerOriginal}, buggy=False)
+
+MyWaker = SolutionWaker  # the name lab 1's answer cell defines (kvmlab grade lab1 --reference)

@@ -98,3 +98,5 @@ def variant(program=SolutionClear, name="solution"):
     """The learner-style variant: the vCPU of ``clear_plain`` with this clear path."""
     base = kvmlab.model(MODEL).variant("clear_plain")
     return base.derive(name, "lab 5: mmu_spte_clear_track_bits()", programs={"host": program}, buggy=False)
+
+MyClear = SolutionClear  # the name lab 5's answer cell defines (kvmlab grade lab5 --reference)

@@ -34,7 +34,8 @@ def test_unlock_alloc_duplicate_entry_waiter_asleep_forever_dummy_leaked():
     (3, 3, 1),
 ])
 def test_recheck_is_exhaustively_clean(waiters, wakers, fails):
-    r = kvmlab.check("apf_wake", "recheck", params={"waiters": waiters, "wakers": wakers, "alloc_failures": fails})
+    r = kvmlab.check("apf_wake", "recheck", params={"waiters": waiters, "wakers": wakers, "alloc_failures": fails},
+                     liveness=waiters <= 2)  # progress judged up to 2 waiters; safety beyond
     assert r.complete and r.ok, [(v.property, v.message) for v in r.violations]
 
 

@@ -52,7 +52,8 @@ def test_correct_variant_passes():
     assert rep.passed and bool(rep)
     assert len(rep.runs) == 4 and all(r.verdict == "pass" for r in rep.runs)
     assert rep.counterexample is None and rep.timeline() is None
-    assert str(rep).startswith("grade lost_update / mine: PASSED")
+    assert str(rep).startswith("grade lost_update / mine: PASS: no violation in ")
+    assert "progress under none fairness" in rep.headline()  # the bounds come with the PASS
     assert "✓" in rep._repr_html_()
     # the shipped fixes pass too
     assert grade("lost_update", "spinlock", **SETTINGS).passed
@@ -64,11 +65,11 @@ def test_wrong_variant_is_not_yet_with_the_shortest_counterexample():
     rep = grade(M, mine, **SETTINGS)  # never raises
     assert not rep.passed
     f = rep.first_failure
-    assert f.verdict == "not yet" and f.failed == ["no_lost_update"]
+    assert f.verdict == "fail" and f.failed == ["no_lost_update"]
     want = kvmlab.check(M, mine, config={"PREEMPT_RT": False}, params={"cpus": 2})
     assert rep.counterexample.schedule == want.violation("no_lost_update").schedule
     text = str(rep)
-    assert "NOT YET: no_lost_update violated" in text
+    assert "FAIL: no_lost_update violated" in text
     assert "spin_unlock(&lock);" in text  # the timeline, in plain text
     page = rep._repr_html_()
     assert "<svg" in page and "no_lost_update" in page
@@ -95,7 +96,7 @@ def test_a_crashing_program_is_an_error_verdict():
     assert e.cpu == "CPU0" and e.step == "store" and "store" in e.c_line
     assert e.schedule == ["0"]  # the shortest way to reach the crash
     assert "test_lab.py" in e.where
-    assert "NameError" in str(rep) and "ERROR" in str(rep)
+    assert "NameError" in str(rep) and "[  error   ]" in str(rep) and "FAIL" in str(rep)
     assert "NameError" in rep._repr_html_()
 
 

@@ -27,7 +27,7 @@ for name in models.names():
 
 
 def _verdicts(name, variant, cfg, reduction):
-    r = kvmlab.check(name, variant, config=cfg, reduction=reduction, max_states=200_000)
+    r = kvmlab.check(name, variant, config=cfg, reduction=reduction, max_states=200_000, liveness=False)
     assert r.complete, f"{name}/{variant} {cfg}: incomplete at default params"
     return r, sorted(v.property for v in r.violations)
 
@@ -57,8 +57,8 @@ def test_reductions_agree(name, variant, cfg):
 def test_reductions_agree_on_bigger_apf_wake():
     for variant in ("original", "unlock_alloc", "recheck"):
         for p in ({"waiters": 2, "wakers": 1}, {"waiters": 2, "wakers": 2}):
-            a = kvmlab.check("apf_wake", variant, params=p, reduction=False)
-            b = kvmlab.check("apf_wake", variant, params=p, reduction=True)
+            a = kvmlab.check("apf_wake", variant, params=p, reduction=False, liveness=False)
+            b = kvmlab.check("apf_wake", variant, params=p, reduction=True, liveness=False)
             assert sorted(x.property for x in a.violations) == sorted(x.property for x in b.violations)
             assert b.states < a.states
 

@@ -83,7 +83,7 @@ def run_spin(spin_dir: Path, pml: str, nw: int, nk: int, maxfail: int, flags: li
 def run_ours(variant: str, nw: int, nk: int, maxfail: int, reduction: str) -> dict:
     red = {"full": True, "local": "local", "none": False}[reduction]
     code = (f"import json,kvmlab;r=kvmlab.check('apf_wake',{variant!r},params=dict(waiters={nw},wakers={nk},"
-            f"alloc_failures={maxfail}),reduction={red!r},max_states=50_000_000);"
+            f"alloc_failures={maxfail}),reduction={red!r},max_states=50_000_000,liveness=False);"
             "print(json.dumps({'states':r.states,'transitions':r.transitions,'seconds':r.seconds,"
             "'violated':[v.property for v in r.violations],'complete':r.complete}))")
     env = dict(os.environ, PYTHONHASHSEED="0")

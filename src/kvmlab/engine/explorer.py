@@ -8,28 +8,38 @@ found for a property is a shortest counterexample for it. Properties:
 * terminal states: if every thread finished, ``Model.end_checks``; if some
   thread can never move again, the model's stuck property (who waits for
   what) and ``end_checks`` too;
-* ``terminates`` (when the model lists it, or ``liveness=True``): a
-  reachable cycle in which some thread never finishes, always on the full
-  (unreduced) graph, under the chosen fairness (``none``: any cycle;
+* ``terminates``, checked by default for every model (``liveness=False``
+  turns it off, and the result says so): a reachable cycle in which some
+  thread never finishes, always on the full (unreduced) graph, under the
+  model's declared fairness or the one asked for (``none``: any cycle;
   ``weak``: a thread enabled in every state of the cycle must move in it;
   ``strong``: a thread enabled anywhere in the cycle must move in it).
+
+A step that raises, or does not return within ``step_timeout`` seconds, ends
+the search with :class:`~kvmlab.engine.errors.StepCrash`, which names the
+thread, the step, its C line and the shortest schedule reaching it. Ctrl-C
+ends it with a partial result (``stopped_by="interrupted"``).
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .errors import KvmlabError
+from .errors import Blocked, KvmlabError, StepCrash, StepTimeout, ToolError
 from .model import Model
 from .packed import BITS, MASK, Packed
 from .trace import Trace, replay_moves
+from .watchdog import Watchdog, check_limit
 from .world import System, parse_move
 
 FAIRNESS = ("none", "weak", "strong")
+PROGRESS = "terminates"
+STEP_TIMEOUT = 10.0  # seconds a single step may run before it is reported as not returning
 
 
 @dataclass
@@ -66,6 +76,8 @@ class Result:
     reduction: bool = True
     fairness: str = "none"
     properties: list[str] = field(default_factory=list)
+    progress: bool = True
+    reached: dict[int, set[int]] = field(default_factory=dict, repr=False)  # thread -> program counters
 
     @property
     def ok(self) -> bool:
@@ -87,14 +99,26 @@ class Result:
             return 1
         return 0 if self.complete else 3
 
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by == "interrupted"
+
+    def bounds(self) -> str:
+        """The bounds this verdict holds within, in words (configs, params, progress assumption)."""
+        cfg = " ".join(f"{k}={'y' if v else 'n'}" for k, v in self.config.items())
+        prm = " ".join(f"{k}={v}" for k, v in self.params.items())
+        prog = (f"progress checked under {self.fairness} fairness" if self.progress
+                else "progress NOT checked")
+        return ", ".join(x for x in (cfg, prm, prog) if x)
+
     def to_json(self) -> dict:
         return {
             "model": self.model, "variant": self.variant, "config": self.config,
             "params": self.params, "complete": self.complete, "states": self.states,
             "transitions": self.transitions, "depth": self.depth,
             "seconds": round(self.seconds, 4), "stopped_by": self.stopped_by,
-            "reduction": self.reduction, "fairness": self.fairness,
-            "properties": self.properties,
+            "reduction": self.reduction, "fairness": self.fairness, "progress": self.progress,
+            "bounds": self.bounds(), "properties": self.properties,
             "violations": [v.to_json() for v in self.violations],
         }
 
@@ -104,24 +128,30 @@ class Explorer:
 
     def __init__(self, system: System, *, max_states: int = 2_000_000, max_seconds: float | None = None,
                  reduction: bool = True, fairness: str | None = None, liveness: bool | None = None,
-                 progress: Callable[[int, int], None] | None = None, record: bool = False):
+                 progress: Callable[[int, int], None] | None = None, record: bool = False,
+                 step_timeout: float | None = STEP_TIMEOUT):
         self.sys = system
         self.model = system.model
+        if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
+            raise KvmlabError(f"max_states={max_states!r}: must be a whole number of states, at least 1")
         self.max_states = max_states
-        self.max_seconds = max_seconds
+        self.max_seconds = check_limit(max_seconds, "max_seconds")
+        self.step_timeout = check_limit(step_timeout, "step_timeout")
         if reduction not in (True, False, "local", "full", "none"):
             raise KvmlabError(f"reduction {reduction!r}: use True/'full', 'local' or False/'none'")
         self.reduction = {"full": True, "none": False}.get(reduction, reduction)
         self.fairness = fairness or type(self.model).fairness
         if self.fairness not in FAIRNESS:
             raise KvmlabError(f"fairness {self.fairness!r}: use one of {', '.join(FAIRNESS)}")
-        props = type(self.model).properties
-        self.liveness = ("terminates" in props) if liveness is None else liveness
-        if self.liveness:
-            # Reductions merge steps and so change where a thread is enabled, which is what
-            # fairness is about (e.g. a waiter that can take a lock only part of the time):
-            # the termination check always explores the full graph.
-            self.reduction = False
+        if liveness not in (None, True, False):
+            raise KvmlabError(f"liveness={liveness!r}: use True or False")
+        self.liveness = True if liveness is None else liveness
+        if self.liveness and self.reduction:
+            # Lipton transactions change where a thread is enabled, which is what fairness is
+            # about (e.g. a waiter that can take a lock only part of the time): the termination
+            # check never uses them. Merging local steps keeps every lasso: they are always
+            # enabled, deterministic and invisible to the other threads (checked as they run).
+            self.reduction = "local"
         self.progress = progress
         self.record = record
         self.graph: dict | None = None
@@ -170,100 +200,121 @@ class Explorer:
                 rec_bad.setdefault(0, []).append((prop, msg, "invariant"))
 
         q = deque([(init, 0)])
-        check_every = 4096
+        check_every = 256
         invariants = pk.invariants
         has_inv = type(model).invariants is not Model.invariants
         nthreads = sys.nthreads
         raw = pk.raw
         memo_get = pk.memo.get
         shifts = [BITS * (t + 1) for t in range(nthreads)]
-        while q:
-            s, i = q.popleft()
-            d1 = depth[i] + 1
-            row: list[tuple] = [] if keep_rows else None
-            mask = 0
-            blocked = None
-            nouts = 0
-            gpart = (s & MASK) << BITS
-            for tid in range(nthreads):
-                own = (s >> shifts[tid]) & MASK
-                if not own:
-                    continue
-                r = memo_get(((gpart | own) << 6) | tid)
-                if r is None or r.__class__ is tuple:
-                    r = raw(s, tid)
-                if r.__class__ is str:
-                    if blocked is None:
-                        blocked = {}
-                    blocked[tid] = r
-                    continue
-                if r.__class__ is tuple:  # not memoised: full successors
-                    items = r[1]
-                else:
-                    shift = shifts[tid]
-                    base = s & ~(MASK | (MASK << shift))
-                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r]
-                mask |= 1 << tid
-                for mv, s2, evs in items:
-                    nouts += 1
-                    j = seen.get(s2)
-                    fatal = False
-                    if evs:
-                        for ev in evs:
-                            note(ev.prop, ev.title, ev.text, i, mv, "splat")
-                            fatal = fatal or ev.fatal
-                    if j is None:
-                        j = len(parent)
-                        seen[s2] = j
-                        parent.append(i)
-                        mid = move_ids.get(mv)
-                        if mid is None:
-                            mid = move_ids[mv] = len(move_names)
-                            move_names.append(mv)
-                        pmove.append(mid)
-                        depth.append(d1)
-                        if record:
-                            rec_states.append(s2)
-                        if has_inv:
-                            for prop, msg in invariants(s2, model):
-                                note(prop, msg, None, j, None, "invariant")
-                                if record:
-                                    rec_bad.setdefault(j, []).append((prop, msg, "invariant"))
-                        if fatal:
-                            terminal.add(j)
-                        else:
-                            q.append((s2, j))
-                    if keep_rows:
-                        row.append((j, tid, mv, evs))
-            transitions += nouts
-            if keep_rows:
-                rows[i] = row
-                masks[i] = mask
-            if record and blocked:
-                rec_blocked[i] = blocked
-            if not nouts:
-                w = pk.world(s)
-                bad_here = []
-                if blocked:
-                    prop, msg = model.stuck_message(w, blocked)
-                    note(prop, msg, None, i, None, "stuck")
-                    bad_here.append((prop, msg, "stuck"))
-                for prop, msg in model.end_checks(w):
-                    note(prop, msg, None, i, None, "end")
-                    bad_here.append((prop, msg, "end"))
-                if record and bad_here:
-                    rec_bad.setdefault(i, []).extend(bad_here)
-            if len(parent) >= self.max_states and q:
-                complete, stopped = False, f"max states ({self.max_states})"
-                break
-            if (i & (check_every - 1)) == 0:
-                if self.progress:
-                    self.progress(len(parent), transitions)
-                if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
-                    complete, stopped = False, f"time limit ({self.max_seconds} s)"
+        crash = None
+        dog = Watchdog(self.step_timeout)
+        dog.__enter__()
+        try:
+            while q:
+                s, i = q.popleft()
+                d1 = depth[i] + 1
+                row: list[tuple] = [] if keep_rows else None
+                mask = 0
+                blocked = None
+                nouts = 0
+                gpart = (s & MASK) << BITS
+                for tid in range(nthreads):
+                    own = (s >> shifts[tid]) & MASK
+                    if not own:
+                        continue
+                    r = memo_get(((gpart | own) << 6) | tid)
+                    if r is None or r.__class__ is tuple:
+                        try:
+                            r = raw(s, tid)
+                        except (Exception, StepTimeout) as e:  # a step raised or never returned
+                            crash = (i, s, tid, e)
+                            break
+                    if r.__class__ is str:
+                        if blocked is None:
+                            blocked = {}
+                        blocked[tid] = r
+                        continue
+                    if r.__class__ is tuple:  # not memoised: full successors
+                        items = r[1]
+                    else:
+                        shift = shifts[tid]
+                        base = s & ~(MASK | (MASK << shift))
+                        items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r]
+                    mask |= 1 << tid
+                    for mv, s2, evs in items:
+                        nouts += 1
+                        j = seen.get(s2)
+                        fatal = False
+                        if evs:
+                            for ev in evs:
+                                note(ev.prop, ev.title, ev.text, i, mv, "splat")
+                                fatal = fatal or ev.fatal
+                        if j is None:
+                            j = len(parent)
+                            seen[s2] = j
+                            parent.append(i)
+                            mid = move_ids.get(mv)
+                            if mid is None:
+                                mid = move_ids[mv] = len(move_names)
+                                move_names.append(mv)
+                            pmove.append(mid)
+                            depth.append(d1)
+                            if record:
+                                rec_states.append(s2)
+                            if has_inv:
+                                for prop, msg in invariants(s2, model):
+                                    note(prop, msg, None, j, None, "invariant")
+                                    if record:
+                                        rec_bad.setdefault(j, []).append((prop, msg, "invariant"))
+                            if fatal:
+                                terminal.add(j)
+                            else:
+                                q.append((s2, j))
+                        if keep_rows:
+                            row.append((j, tid, mv, evs))
+                transitions += nouts
+                if keep_rows:
+                    rows[i] = row
+                    masks[i] = mask
+                if record and blocked:
+                    rec_blocked[i] = blocked
+                if not nouts:
+                    w = pk.world(s)
+                    bad_here = []
+                    if blocked:
+                        prop, msg = model.stuck_message(w, blocked)
+                        note(prop, msg, None, i, None, "stuck")
+                        bad_here.append((prop, msg, "stuck"))
+                    for prop, msg in model.end_checks(w):
+                        note(prop, msg, None, i, None, "end")
+                        bad_here.append((prop, msg, "end"))
+                    if record and bad_here:
+                        rec_bad.setdefault(i, []).extend(bad_here)
+                if crash is not None:
                     break
+                if len(parent) >= self.max_states and q:
+                    complete, stopped = False, f"max states ({self.max_states})"
+                    break
+                if (i & (check_every - 1)) == 0:
+                    if self.progress:
+                        self.progress(len(parent), transitions)
+                    if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
+                        complete, stopped = False, f"time limit ({self.max_seconds:g} s)"
+                        break
+        except KeyboardInterrupt:
+            complete, stopped = False, "interrupted"
+        except MemoryError:
+            n = len(parent)
+            seen = q = rows = masks = None  # noqa: F841 - free memory before reporting
+            raise ToolError(f"out of memory after {n} states") from None
+        finally:
+            dog.__exit__(None, None, None)
+        if crash is not None:
+            raise self._crash(crash, path_to_fn(parent, pmove, move_names))
         nstates = len(parent)
         maxd = max(depth)
+        reached = {tid: {tup[0] for tup in pk.tl[tid][1:]} for tid in range(nthreads)}
         self.stats = {"memo_entries": len(pk.memo) + len(pk.memo2), "memo_misses": pk.memo_misses,
                       "global_parts": len(pk.gl), "thread_parts": sum(len(t) for t in pk.tl)}
 
@@ -284,14 +335,7 @@ class Explorer:
                           "parent": list(parent), "pmove": [move_names[m] if k else None
                                                             for k, m in enumerate(pmove)]}
 
-        def path_to(j: int) -> list[str]:
-            out = []
-            while j > 0:
-                out.append(move_names[pmove[j]])
-                j = parent[j]
-            out.reverse()
-            return out
-
+        path_to = path_to_fn(parent, pmove, move_names)
         violations = []
         for prop in order:
             msg, splat, end, extra, kind = found[prop]
@@ -316,8 +360,52 @@ class Explorer:
             params=dict(sys.params), complete=complete, states=nstates, transitions=transitions,
             depth=maxd, seconds=seconds, violations=violations, stopped_by=stopped,
             reduction=self.reduction, fairness=self.fairness if live else "none",
-            properties=list(type(model).properties),
+            properties=property_names(type(model), live), progress=live, reached=reached,
         )
+
+    def _crash(self, crash, path_to) -> StepCrash:
+        """Name the step that raised (from the traceback), the C line, and the schedule to it."""
+        i, s, tid, exc = crash
+        sys = self.sys
+        prog = sys.programs[tid]
+        codes = {getattr(f, "__func__", f).__code__: k for k, f in enumerate(prog.funcs)}
+        step_ix = None
+        tb = exc.__traceback__
+        while tb is not None:
+            k = codes.get(tb.tb_frame.f_code)
+            if k is not None:
+                step_ix = k
+                break
+            tb = tb.tb_next
+        sched = path_to(i)
+        try:
+            if self.reduction:
+                sched, _ = unmerge(sys, sched, None, self.reduction)
+            key = sys.initial
+            for item in sched:
+                t_, script = parse_move(item)
+                key = sys.run(key, t_, script).key()
+            # the step may have run inside a reduced transition: replay the steps before it
+            for _ in range(100_000):
+                t = sys.load(key).thread(tid)
+                if t is None or step_ix is None or t["_pc"] == step_ix:
+                    break
+                key = sys.run(key, tid).key()
+                sched.append(str(tid))
+            t = sys.load(key).thread(tid)
+            if step_ix is None and t is not None:
+                step_ix = t["_pc"]
+        except (Exception, Blocked):  # the path itself could not be replayed: name what we know
+            pass
+        st = prog.steps[step_ix] if step_ix is not None else None
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [fr for fr in frames if "/kvmlab/" not in fr.filename.replace("\\", "/")]
+        fr = mine[-1] if mine else None
+        where = f"at {fr.filename}, line {fr.lineno}: {fr.line}" if fr is not None and fr.line else ""
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return StepCrash(label=prog.label, step=st.name if st else "?", c_line=st.text if st else "?",
+                         function=st.fn if st else prog.fn, cause=exc, schedule=sched, tid=tid, where=where,
+                         learner_traceback="".join(traceback.format_list(mine)) + text)
 
     def _lasso_message(self, sched: list[str], loop_start: int) -> str:
         sys = self.sys
@@ -330,6 +418,24 @@ class Explorer:
         return (f"never terminates: {who} loop{'s' if len(moving) == 1 else ''} forever "
                 f"({len(sched) - loop_start} steps repeat) while {', '.join(stuck)} never finish"
                 f"{'es' if len(stuck) == 1 else ''} (fairness: {self.fairness})")
+
+
+def property_names(model_cls, progress: bool = True) -> list[str]:
+    """The properties a check of ``model_cls`` judges (``terminates`` when progress is checked)."""
+    out = [p for p in model_cls.properties if p != PROGRESS]
+    return out + [PROGRESS] if progress else out
+
+
+def path_to_fn(parent, pmove, move_names):
+    """A function giving the schedule (moves) from the initial state to state ``j``."""
+    def path_to(j: int) -> list[str]:
+        out = []
+        while j > 0:
+            out.append(move_names[pmove[j]])
+            j = parent[j]
+        out.reverse()
+        return out
+    return path_to
 
 
 def _sccs(n: int, succ: list[list[int]], allowed: Callable[[int], bool]) -> list[list[int]]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import KvmlabError, ModelError
+from .errors import ConfigError, KvmlabError, ModelError
 
 DONE = "__done__"
 
@@ -104,6 +104,7 @@ class Program:
             merged_locals.update(getattr(base, "locals", {}) or {})
         merged_locals.update(cls.__dict__.get("locals", {}) or {})
         cls.locals = merged_locals
+        appended: list[str] = []  # new steps placed at the end because nothing said where
         for name, obj in cls.__dict__.items():
             spec = getattr(obj, "_kvmlab_line", None)
             if spec is None:
@@ -123,12 +124,14 @@ class Program:
                 order.insert(order.index(spec.before), name)
             else:
                 order.append(name)
+                appended.append(name)
         for name in cls.__dict__.get("drop", ()):
             if name not in order:
                 raise ModelError(f"{cls.__name__}: cannot drop unknown step {name!r}")
             order.remove(name)
         cls._order = tuple(order)
         cls._specs = specs
+        _check_reachable(cls, appended)
 
     def __init__(self, name: str, *, cpu: int = 0, comm: str | None = None, pid: int | None = None,
                  label: str | None = None, title: str | None = None, **params):
@@ -156,14 +159,180 @@ class Program:
         return f"<{type(self).__name__} {self.name}>"
 
 
+def _codes(code):
+    """A code object and the code objects nested in it."""
+    yield code
+    for c in code.co_consts:
+        if hasattr(c, "co_code"):
+            yield from _codes(c)
+
+
+def _names_used(code) -> set[str]:
+    """Names a function's code mentions (globals, attributes, string constants)."""
+    out: set[str] = set()
+    for c in _codes(code):
+        out.update(c.co_names)
+        out.update(x for x in c.co_consts if isinstance(x, str))
+    return out
+
+
 def _may_raise_blocked(func) -> bool:
-    """Does a step's own code raise Blocked or call ``block()``/``Stay``? (source scan)."""
-    import inspect
-    try:
-        src = inspect.getsource(func)
-    except (OSError, TypeError):
+    """Can a step stop without moving? It names ``Blocked``/``Stay`` or calls ``block``/``wait_until``.
+
+    Read from the step's compiled code (and one level of the program's own
+    helpers it calls through ``self``), so it works for code without a source
+    file; the kernel primitives that may block also say so at run time.
+    """
+    code = getattr(func, "__code__", None)
+    if code is None:
         return True
-    return any(x in src for x in ("Blocked", "block(", "Stay"))
+    names = _names_used(code)
+    if names & {"Blocked", "Stay", "block", "wait_until"}:
+        return True
+    owner = getattr(func, "__self__", None)
+    for n in names:
+        helper = getattr(type(owner), n, None) if owner is not None else None
+        hc = getattr(helper, "__code__", None)
+        if hc is not None and hc is not code and _names_used(hc) & {"Blocked", "Stay", "block", "wait_until"}:
+            return True
+    return False
+
+
+def _jump_names(code) -> set[str]:
+    """Strings a function returns or stores (possible jump targets), not those it only passes on."""
+    import dis
+    out: set[str] = set()
+    keep = ("RETURN_VALUE", "BUILD_TUPLE", "BUILD_LIST", "BUILD_SET", "BUILD_MAP", "BUILD_CONST_KEY_MAP",
+            "LIST_APPEND", "SET_ADD", "MAP_ADD", "COMPARE_OP")
+    for c in _codes(code):
+        ins = list(dis.get_instructions(c))
+        for i, x in enumerate(ins):
+            if x.opname == "RETURN_CONST" and isinstance(x.argval, str):
+                out.add(x.argval)
+            elif x.opname == "LOAD_CONST" and isinstance(x.argval, str):
+                nxt = ins[i + 1].opname if i + 1 < len(ins) else ""
+                # returned, compared, put in a table, or stored (t.ret = "label": a store a few ops on)
+                if nxt in keep or any(y.opname.startswith("STORE_") for y in ins[i + 1:i + 4]):
+                    out.add(x.argval)
+            elif x.opname == "LOAD_CONST" and isinstance(x.argval, tuple | frozenset):
+                out.update(v for v in x.argval if isinstance(v, str))
+    return out
+
+
+def _may_return_none(func, cls=None, depth: int = 0) -> bool:
+    """Can a step fall through to the next line (return None, explicitly or at its end)?
+
+    A value returned from a call counts as possibly None, unless the call is to one of the
+    program's own methods (``self.helper(...)``, ``super().step(...)``), which are then read too.
+    """
+    import dis
+    code = getattr(func, "__code__", None)
+    if code is None or depth > 3:
+        return True
+    prev = None
+    calls = False
+    for ins in dis.get_instructions(code):
+        if ins.opname == "RETURN_CONST" and ins.argval is None:
+            return True
+        if ins.opname == "RETURN_VALUE" and prev is not None:
+            if prev.opname == "LOAD_CONST" and prev.argval is None:
+                return True
+            if prev.opname.startswith("CALL"):
+                calls = True
+        prev = ins
+    if not calls:
+        return False
+    if cls is None:
+        return True
+    helpers = []
+    for n in code.co_names:
+        if n == code.co_name and "super" in code.co_names:  # super().same_step(...)
+            for base in cls.__mro__[1:]:
+                f = vars(base).get(n)
+                if f is not None and getattr(f, "__code__", None) is not code:
+                    helpers.append(f)
+                    break
+        elif n != code.co_name:
+            f = getattr(cls, n, None)
+            if callable(f) and hasattr(getattr(f, "__func__", f), "__code__"):
+                helpers.append(getattr(f, "__func__", f))
+    if not helpers:
+        return True
+    return any(_may_return_none(h, cls, depth + 1) for h in helpers)
+
+
+def _returned_names(code) -> set[str]:
+    """String constants a function returns (its jump targets)."""
+    import dis
+    out: set[str] = set()
+    for c in _codes(code):
+        prev = None
+        for ins in dis.get_instructions(c):
+            if ins.opname == "RETURN_CONST" and isinstance(ins.argval, str):
+                out.add(ins.argval)
+            elif ins.opname == "RETURN_VALUE" and prev is not None and prev.opname == "LOAD_CONST" \
+                    and isinstance(prev.argval, str):
+                out.add(prev.argval)
+            prev = ins
+    return out
+
+
+_LOADS = ("LOAD_ATTR", "LOAD_FAST", "LOAD_DEREF", "LOAD_NAME", "LOAD_GLOBAL", "BINARY_SUBSCR", "LOAD_METHOD")
+
+
+def _computed_return(code) -> bool:
+    """Does a function return a value it did not write down (``return t.ret``): a jump we cannot follow?"""
+    import dis
+    for c in _codes(code):
+        prev = None
+        for ins in dis.get_instructions(c):
+            if ins.opname == "RETURN_VALUE" and prev is not None and prev.opname in _LOADS \
+                    and prev.argval != "DONE":
+                return True
+            prev = ins
+    return False
+
+
+def _check_reachable(cls, appended) -> None:
+    """A new step appended at the end, after a step that never falls through, that no code names, can never run.
+
+    Only judged when every jump of the program is written down (no ``return t.ret``).
+    """
+    order = cls._order
+    if len(order) < 2:
+        return
+    named: set[str] = set()
+    for klass in cls.__mro__:
+        for v in vars(klass).values():
+            code = getattr(getattr(v, "__func__", v), "__code__", None)
+            if code is None:
+                continue
+            step = getattr(getattr(v, "__func__", v), "_kvmlab_line", None) is not None
+            if (step and _computed_return(code)) or _returned_names(code) - set(order) - {DONE}:
+                return  # a computed jump, or a jump to a step composed in later: not judged here
+    for klass in cls.__mro__:
+        for k, v in vars(klass).items():
+            if k.startswith("_") and not hasattr(v, "__code__") or k in ("drop", "locals"):
+                continue
+            f = getattr(v, "__func__", v)
+            code = getattr(f, "__code__", None)
+            if code is not None:
+                named |= _jump_names(code)
+            elif isinstance(v, str):
+                named.add(v)
+            elif isinstance(v, tuple | list):
+                named.update(x for x in v if isinstance(x, str))
+    for i in range(1, len(order)):
+        name = order[i]
+        if name in named or name not in appended:
+            continue
+        prev = getattr(cls, order[i - 1])
+        if not _may_return_none(prev, cls):
+            spec = cls._specs[name]
+            raise ModelError(
+                f"{cls.__name__}.{name} ({' '.join(spec.c)}) can never run: it comes after step "
+                f"{order[i - 1]!r}, which always jumps or finishes, and no step jumps to it. A new step in "
+                f"a subclass goes at the end unless you place it: @line(..., after=\"step\") or before=")
 
 
 @dataclass(frozen=True)
@@ -204,14 +373,20 @@ class Param:
     def parse(self, name: str, raw: Any) -> Any:
         if self.choices is not None:
             if raw not in self.choices:
-                raise KvmlabError(f"param {name}={raw!r}: must be one of {', '.join(self.choices)}")
+                raise ConfigError(f"param {name}={raw!r}: must be one of {', '.join(self.choices)}")
             return raw
+        if isinstance(raw, bool) or isinstance(raw, float) and not raw.is_integer():
+            raise ConfigError(f"param {name}={raw!r}: not an integer")
+        if isinstance(raw, str):
+            s = raw.strip()
+            if not (s.isascii() and (s.isdigit() or (s[:1] == "-" and s[1:].isdigit()))):
+                raise ConfigError(f"param {name}={raw[:40]!r}: not an integer")
         try:
             v = int(raw)
-        except (TypeError, ValueError):
-            raise KvmlabError(f"param {name}={raw!r}: not an integer") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"param {name}={str(raw)[:40]!r}: not an integer") from None
         if not self.lo <= v <= self.hi:
-            raise KvmlabError(f"param {name}={v}: must be between {self.lo} and {self.hi}")
+            raise ConfigError(f"param {name}={v}: must be between {self.lo} and {self.hi}")
         return v
 
 
@@ -231,7 +406,7 @@ def parse_bool(name: str, raw: Any) -> bool:
         return True
     if s in ("n", "no", "0", "false", "off"):
         return False
-    raise KvmlabError(f"config {name}={raw!r}: use y or n")
+    raise ConfigError(f"config {name}={str(raw)[:40]!r}: use y or n")
 
 
 class Model:

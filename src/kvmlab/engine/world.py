@@ -17,11 +17,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import Blocked, KvmlabError, ModelError, Stay
+from . import watchdog
+from .errors import Blocked, ConfigError, KvmlabError, ModelError, Oops, Stay
 from .model import DONE, Model, Program, Variant, parse_bool
 
 FINISHED = None
 OBJ_RANGE = 1000
+MERGE_WATCH = 64  # merged steps after which the reduction watches for a private loop
+
+
+class Oid(int):
+    """An object id (from :meth:`World.new_obj`): an int that says it refers to an object."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Oid({int(self)})"
 
 
 class Vars(dict):
@@ -92,9 +103,14 @@ class World:
         self.merged = 0  # local steps run after the step (reduction)
         self.inv_other = False  # an invariant checked mid-transaction read thread state
         self.may_block = False  # the step called a primitive that can block
+        self._watch = False  # record reads (while the reduction tries a local step)
+        self._seen_shared = False  # a watched step read a shared field
+        self._seen_objs: set[int] = set()  # objects a watched step read or wrote
 
     # -- shared state ----------------------------------------------------
     def __getitem__(self, k: str):
+        if self._watch:
+            self._seen_shared = True
         return self.sh[k]
 
     def __setitem__(self, k: str, v):
@@ -133,21 +149,29 @@ class World:
         while oid in objs:
             oid += 1
         objs[oid] = Vars(_kind=kind, **fields)
-        return oid
+        return Oid(oid)
 
     def obj(self, oid: int) -> Vars:
+        if self._watch:
+            self._seen_objs.add(oid)
         try:
             return self._objs()[oid]
         except KeyError:
             raise ModelError(f"no object with id {oid}") from None
 
     def has_obj(self, oid: int) -> bool:
+        if self._watch:
+            self._seen_objs.add(oid)
         return oid in self._objs()
 
     def del_obj(self, oid: int) -> None:
+        if self._watch:
+            self._seen_objs.add(oid)
         del self._objs()[oid]
 
     def objects(self) -> dict[int, Vars]:
+        if self._watch:
+            self._seen_shared = True
         return self._objs()
 
     # -- threads -------------------------------------------------------------
@@ -212,6 +236,26 @@ class World:
     def locks_held(self, tid: int) -> tuple:
         """Names of the locks thread ``tid`` holds (the kernel world knows)."""
         return ()
+
+    def may_be_interrupted(self, tid: int) -> bool:
+        """Can another thread preempt ``tid`` in mid-flight (e.g. a hardirq handler on its CPU)?
+
+        The reduction never merges steps of such a thread: the handler may run
+        between any two of them, and may observe (or block on) what they hold.
+        """
+        return False
+
+    def observed_fields(self, tid: int) -> tuple[str, ...]:
+        """The fields of thread ``tid`` that other threads' steps may read (kernel context)."""
+        return tuple(k for k in self.sys.thread_names[tid] if k[0] == "_" and k != "_pc")
+
+    def peek_thread(self, i: int):
+        """Thread ``i``'s fields without marking the step as having looked at it."""
+        th = self._th[i]
+        if th is not None:
+            return th
+        raw = self._tt[i]
+        return None if raw is FINISHED else dict(zip(self.sys.thread_names[i], raw))
 
     def on_finish(self, tid: int, t: Vars) -> None:
         """Called when thread ``tid`` finishes (e.g. to check it holds no lock)."""
@@ -291,9 +335,11 @@ class System:
     def _parse_config(self, raw: dict) -> dict:
         known = self.model_cls.configs
         out = {k: c.default for k, c in known.items()}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config must be a dict such as {{'PREEMPT_RT': True}}, not {type(raw).__name__}")
         for k, v in raw.items():
             if k not in known:
-                raise KvmlabError(f"model {self.model_cls.name}: unknown config {k!r} "
+                raise ConfigError(f"model {self.model_cls.name}: unknown config {k!r} "
                                   f"(known: {', '.join(known) or 'none'})")
             out[k] = parse_bool(k, v)
         return out
@@ -301,9 +347,11 @@ class System:
     def _parse_params(self, raw: dict) -> dict:
         known = self.model_cls.params
         out = {k: p.default for k, p in known.items()}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"params must be a dict such as {{'cpus': 2}}, not {type(raw).__name__}")
         for k, v in raw.items():
             if k not in known:
-                raise KvmlabError(f"model {self.model_cls.name}: unknown param {k!r} "
+                raise ConfigError(f"model {self.model_cls.name}: unknown param {k!r} "
                                   f"(known: {', '.join(known) or 'none'})")
             out[k] = known[k].parse(k, v)
         return out
@@ -341,7 +389,7 @@ class System:
 
     # -- running one step ------------------------------------------------------
     def _attempt(self, key: tuple, tid: int, script: tuple = (), merge: bool = False):
-        """Run thread ``tid``'s next step (and, with ``merge``, the local steps after it).
+        """Run thread ``tid``'s next step (and, with ``merge``, the steps the reduction joins to it).
 
         Returns ``(world, None)`` or ``(world, reason)`` when the thread cannot move.
         """
@@ -360,7 +408,9 @@ class System:
             stayed = self._exec(w, tid, t)
         except Blocked as b:
             return w, b.reason
-        if merge and not stayed:
+        except Oops:
+            return w, None  # a fatal report ended the step: the run ends in this state
+        if merge and not stayed and not w.may_be_interrupted(tid):
             acquired = ()
             if merge != "local" and w._th[tid] is not None:
                 acquired = tuple(x for x in w.locks_held(tid) if x not in held0)
@@ -372,15 +422,14 @@ class System:
         prog = self.programs[tid]
         pc = t["_pc"]
         stayed = False
-        under = prog.steps[pc].under
-        if under is not None and under not in w.locks_held(tid):
-            raise ModelError(f"{prog}: step {prog.steps[pc].name} is marked under={under!r} "
-                             f"but runs without holding it")
+        prev = watchdog.enter_step()
         try:
             r = prog.funcs[pc](w, t)
         except Stay:
             r = prog.steps[pc].name
             stayed = True
+        finally:
+            watchdog.leave_step(prev)
         if r is None:
             npc = pc + 1
             if npc >= len(prog.steps):
@@ -388,8 +437,10 @@ class System:
         elif r != DONE:
             try:
                 npc = prog.index[r]
-            except KeyError:
-                raise ModelError(f"{prog}: step {prog.steps[pc].name} jumps to unknown step {r!r}") from None
+            except (KeyError, TypeError):
+                known = ", ".join(st.name for st in prog.steps)
+                raise ModelError(f"{prog}: step {prog.steps[pc].name} returned {r!r}, which is not a step "
+                                 f"of {type(prog).__name__} (steps: {known}; or DONE)") from None
         if r == DONE:
             w.on_finish(tid, t)
             w.finish_current()
@@ -400,6 +451,32 @@ class System:
             raise ModelError(f"{prog}: step {prog.steps[pc].name} created undeclared locals {sorted(extra)}")
         return stayed
 
+    def _visible(self, w: World, tid: int):
+        """What other threads can see of this state besides the shared fields and objects
+        they reach: the fields of this thread's context they may read (task state, RCU, ...)."""
+        t = w._th[tid]
+        return tuple(t[k] for k in w.observed_fields(tid))
+
+    def _reachable(self, w: World, tid: int) -> set[int]:
+        """Objects reachable from the shared fields and from every other thread's fields."""
+        objs = w._objs()
+        todo = list(w.sh.values())
+        for j in range(len(w._tt)):
+            if j != tid:
+                th = w.peek_thread(j)
+                if th is not None:
+                    todo.extend(th.values())
+        seen: set[int] = set()
+        while todo:
+            v = todo.pop()
+            if isinstance(v, Oid):
+                if v not in seen and v in objs:
+                    seen.add(v)
+                    todo.extend(objs[v].values())
+            elif isinstance(v, tuple | frozenset):
+                todo.extend(v)
+        return seen
+
     def _merge_local(self, w: World, tid: int, acquired: tuple = ()) -> None:
         """The reduction: extend this transition with the thread's next steps.
 
@@ -407,12 +484,21 @@ class System:
         acquire (moves right), then steps ``under`` that lock or ``local``
         (they commute with every other thread), at most one other step while
         the lock is still held -- never one that could block (it calls a
-        blocking primitive, or its code raises Blocked), since a transaction
-        must not stop half way in any interleaving --, and the unlock (moves left, when marked
-        ``under`` the lock) and what follows it while ``under``/``local``.
-        Any transition also runs the ``local`` steps that follow it. Stops at
-        once when a step reports something or an invariant breaks, so that
-        state is kept and counterexamples stay exact.
+        blocking primitive, or its code can raise Blocked), since a transaction
+        must not stop half way in any interleaving --, and the unlock (moves left,
+        when marked ``under`` the lock) and what follows it while ``under``/``local``.
+        Any transition also runs the ``local`` steps that follow it.
+
+        Every promise is checked as the step runs, and a step that breaks one is
+        undone and left to the search (the reduction does not apply there): a
+        ``local`` step may not read or write a shared field or an object another
+        thread can reach, change its kernel context (which other threads and
+        handlers see), look at another thread, make a choice, block or report; an
+        ``under`` step must hold its lock and may not look at another thread, make
+        a choice or block. Merging stops at once when a step reports something or
+        an invariant breaks, so that state is kept and counterexamples stay exact,
+        and when a private loop comes back to a state it had (the search then sees
+        the loop).
         """
         has_inv = self.has_invariants
         if w.events or (has_inv and self._inv_broken(w)):
@@ -420,44 +506,53 @@ class System:
         prog = self.programs[tid]
         steps = prog.steps
         other_used = not acquired  # the one non-mover of a transaction
-        for _ in range(256):
+        looped: set | None = None
+        while True:
             t = w._th[tid]
             if t is None:
                 return
+            if w.merged >= MERGE_WATCH:
+                looped = looped if looped is not None else set()
+                own = tuple(t.values())
+                if own in looped:
+                    return
+                looped.add(own)
             st = steps[t["_pc"]]
             held = w.locks_held(tid) if (st.under is not None or not other_used) else ()
             if st.local:
                 kind = "local"
-                sh0 = tuple(w.sh.values())
             elif st.under is not None and st.under in acquired and st.under in held:
                 kind = "under"
             elif not other_used and not st.can_block and any(x in held for x in acquired):
                 kind = "other"
                 other_used = True
-                snap = (w.key(), w._other, len(w.choices), len(w.events), w.merged)
             else:
                 return
+            snap = (w.key(), w._other, set(w.touched), len(w.choices), len(w.events), w.merged)
+            if kind == "local":
+                reach = self._reachable(w, tid)
+                seen0 = (tuple(w.sh.values()), self._visible(w, tid))
+                w._watch, w._seen_shared, w._seen_objs = True, False, set()
             other0, nch = w._other, len(w.choices)
             w.may_block = False
             try:
-                stayed = self._exec(w, tid, t)
-            except Blocked:
-                if kind == "other":
-                    self._restore(w, tid, snap)
-                    return
-                raise ModelError(f"{prog}: step {st.name} blocked; a local or under= step must always run") from None
-            if w._other != other0 or len(w.choices) != nch or (kind == "other" and w.may_block):
-                if kind == "other":
-                    self._restore(w, tid, snap)
-                    return
-                raise ModelError(f"{prog}: step {st.name} is marked local/under but looked at another thread "
-                                 "or made a choice")
-            if kind == "local" and (tuple(w.sh.values()) != sh0 or w.events):
-                raise ModelError(f"{prog}: step {st.name} is marked local but changed shared state or reported")
+                try:
+                    stayed = self._exec(w, tid, t)
+                finally:
+                    w._watch = False
+            except (Blocked, Oops):
+                self._restore(w, tid, snap)
+                return
+            broken = (w._other != other0 or len(w.choices) != nch or w.may_block)
+            if kind == "local" and not broken:
+                broken = (w.events or w._seen_shared or (w._seen_objs & reach) or w._th[tid] is None
+                          or (tuple(w.sh.values()), self._visible(w, tid)) != seen0)
+            if broken:
+                self._restore(w, tid, snap)
+                return
             w.merged += 1
             if stayed or w.events or (has_inv and self._inv_broken(w)):
                 return
-        raise ModelError(f"{prog}: local steps loop forever without a shared step")
 
     def _inv_broken(self, w: World) -> bool:
         """Does an invariant break in ``w`` (mid-transaction)? Marks ``w`` if that looked at threads."""
@@ -471,11 +566,11 @@ class System:
 
     def _restore(self, w: World, tid: int, snap) -> None:
         """Undo a step tried inside a transaction (it could not join it)."""
-        key, other, nch, nev, merged = snap
+        key, other, touched, nch, nev, merged = snap
         w.sh = dict(zip(self.shared_names, key[0]))
         w._ot, w._od = key[1], None
         w._tt, w._th = list(key[2:]), [None] * len(key[2:])
-        w._other, w.merged = other, merged
+        w._other, w.touched, w.merged = other, touched, merged
         del w.choices[nch:]
         del w.events[nev:]
         w._pos = nch

@@ -16,6 +16,23 @@ from .rcu import RcuMixin, SrcuMixin
 from .refcount import SATURATED, AtomicMixin, RefcountMixin
 from .sched import RUNNING, UNINTERRUPTIBLE, SchedMixin
 
+KERNEL_PROPERTIES = {
+    "no_sleep_in_atomic": "nothing that may sleep runs in atomic context (might_sleep, scheduling while atomic)",
+    "no_invalid_wait_context": "lockdep: no lock taken in a context whose wait type is lower",
+    "no_bad_unlock": "lockdep: no unlock of a lock the thread does not hold",
+    "no_lock_leak": "no thread finishes while holding a lock",
+    "no_deadlock": "no CPU waits forever for a lock or an event",
+    "no_panic": "the kernel does not panic",
+    "no_null_deref": "no NULL pointer dereference",
+    "no_use_after_free": "KASAN: no access to freed memory",
+    "no_double_free": "no object freed twice",
+    "no_invalid_free": "kfree() only of allocated objects",
+    "refcount_ok": "refcount_t: no increment from zero, no underflow, no saturation",
+    "rcu_used_while_watching": "RCU read-side primitives only where RCU is watching",
+    "no_schedule_in_rcu_reader": "no voluntary context switch inside an RCU read-side critical section",
+}
+"""Properties the kernel library itself reports, whatever the model (see each primitive)."""
+
 
 class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, SrcuMixin, RefcountMixin,
                   AtomicMixin, HlistMixin, World):
@@ -42,6 +59,22 @@ class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, Src
                     return f"interrupted by {other.label}"
         return None
 
+    def may_be_interrupted(self, tid: int) -> bool:
+        prog = self.programs[tid]
+        if prog.kind != "task":
+            return False
+        for j, other in enumerate(self.programs):
+            if j != tid and other.kind == "hardirq" and other.cpu == prog.cpu and self._tt[j] is not None:
+                return True
+        return False
+
+    def observed_fields(self, tid: int) -> tuple[str, ...]:
+        # wakers read the task state, grace periods the RCU nesting and watching; the interrupt
+        # flag only where interrupts are sent to the CPU (IPIs; same-CPU handlers never merge)
+        if any(k.startswith("ipi[") for k in self.sys.shared_names):
+            return ("_state", "_rcu", "_watch", "_irq")
+        return ("_state", "_rcu", "_watch")
+
     def on_finish(self, tid: int, t) -> None:
         super().on_finish(tid, t)
         if self.programs[tid].kind == "hardirq":
@@ -65,6 +98,6 @@ class KernelWorld(ContextMixin, LockMixin, AllocMixin, SchedMixin, RcuMixin, Src
 
 
 __all__ = [
-    "AtomicMixin", "GFP_ATOMIC", "GFP_KERNEL", "GFP_NOWAIT", "HARDIRQ_OFFSET", "KernelWorld",
+    "KERNEL_PROPERTIES", "AtomicMixin", "GFP_ATOMIC", "GFP_KERNEL", "GFP_NOWAIT", "HARDIRQ_OFFSET", "KernelWorld",
     "POISON", "RUNNING", "SATURATED", "UNINTERRUPTIBLE",
 ]

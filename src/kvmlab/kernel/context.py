@@ -10,7 +10,7 @@ might_sleep() cannot notice them).
 
 from __future__ import annotations
 
-from ..engine.errors import Blocked, ModelError
+from ..engine.errors import ModelError, Oops
 from . import splat
 
 HARDIRQ_OFFSET = 1 << 16
@@ -76,8 +76,9 @@ class ContextMixin:
         """The object ``oid``; a freed one is a KASAN use-after-free (fatal)."""
         if oid is None:
             self.report("no_null_deref", "BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-                        f"RIP: {splat.where_line(*self.site())}", fatal=True)
-            raise Blocked("oops")
+                        f"RIP: {splat.where_line(*self.site())}", fatal=True,
+                        title="BUG: kernel NULL pointer dereference")
+            raise Oops()
         if not self.has_obj(oid):
             p = self.me()
             self.report("no_use_after_free",

@@ -72,7 +72,7 @@ class Summary:
             verdict, why = _verdict(r, p)
             rows.append(f'<tr class="kv-{verdict}"><td><code>{e(p)}</code></td>'
                         f'<td><strong>{_ICON[verdict]} {verdict}</strong></td><td>{e(why)}</td></tr>')
-        out = [_CSS, '<div class="kvmlab-summary">',
+        out = [_style(), '<div class="kvmlab-out kvmlab-summary">',
                f'<div class="kv-head"><strong>{e(r.model)}</strong> / variant <strong>{e(r.variant)}</strong>'
                f' · config {e(_kv(r.config))} · params {e(_kv(r.params))}</div>',
                f'<div class="kv-counts">{r.states:,} states · {r.transitions:,} transitions · depth {r.depth}'
@@ -99,6 +99,11 @@ def _timeline_html(cex, result, system) -> str:
         items = "".join(f"<li>{html.escape(st['label'])}: <code>{html.escape(st['c'])}</code></li>"
                         for st in cex.trace)
         return f'<ol class="kv-steps" title="{html.escape(str(ex))}">{items}</ol>'
+
+
+def _style() -> str:
+    from ..diagrams import theme
+    return theme.style_tag()
 
 
 def _kv(d: dict) -> str:
@@ -158,7 +163,8 @@ class Compare:
                         ("search", lambda r: "complete" if r.complete else f"incomplete ({r.stopped_by})")):
             rows.append(f"<tr><td>{name}</td>" + "".join(f"<td>{e(f(r))}</td>" for r in self.results.values())
                         + "</tr>")
-        return (_CSS + '<div class="kvmlab-summary"><table class="kv-table"><thead><tr><th>property</th>'
+        return (_style() + '<div class="kvmlab-out kvmlab-summary"><table class="kv-table"><thead>'
+                '<tr><th>property</th>'
                 f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
@@ -195,18 +201,3 @@ class Progress:
     def done(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
-
-
-_CSS = """<style>
-.kvmlab-summary{margin:.5rem 0;font-size:.9rem}
-.kvmlab-summary .kv-table{border-collapse:collapse;margin:.4rem 0}
-.kvmlab-summary .kv-table th,.kvmlab-summary .kv-table td{border:1px solid rgba(128,128,128,.45);padding:.2rem .5rem;
-text-align:left;vertical-align:top}
-.kvmlab-summary .kv-violated{color:#b3261e}
-.kvmlab-summary .kv-holds{color:#1a7f37}
-html[data-theme=dark] .kvmlab-summary .kv-violated{color:#ff8a80}
-html[data-theme=dark] .kvmlab-summary .kv-holds{color:#7ee787}
-@media (prefers-color-scheme: dark){html:not([data-theme]) .kvmlab-summary .kv-violated{color:#ff8a80}
-html:not([data-theme]) .kvmlab-summary .kv-holds{color:#7ee787}}
-.kvmlab-summary .kv-splat{font-size:.75rem;white-space:pre-wrap;max-height:16rem;overflow:auto}
-</style>"""

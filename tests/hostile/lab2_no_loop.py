@@ -1,0 +1,28 @@
+# expect: fail returns_after_ready
+# Sleeps once and returns: a wake-up that is not 'page ready' lets it return with n still queued.
+class MyWait(FaultQueue):
+    @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);", fn=FN)
+    def prepare(self, w, t):
+        w.prepare_to_swait_exclusive(self.wq)
+
+    @line("if (hlist_unhashed(&n.link)) goto out;", fn=FN)
+    def check(self, w, t):
+        if w.hlist_unhashed(self.node):
+            return "finish"
+
+    @line("local_irq_enable();", fn=FN)
+    def irq_on(self, w, t):
+        w.local_irq_enable()
+
+    @line("schedule();", fn=FN)
+    def sleep(self, w, t):
+        w.schedule()
+
+    @line("local_irq_disable();", fn=FN)
+    def irq_off(self, w, t):
+        w.local_irq_disable()
+
+    @line("out: finish_swait(&n.wq, &wait);", fn=FN)
+    def finish(self, w, t):
+        w.finish_swait(self.wq)
+        return DONE

@@ -1,0 +1,3 @@
+# expect: fail halts where
+def can_schedule(w, usermode):
+    return False

@@ -1,0 +1,3 @@
+# expect: error AttributeError
+def can_schedule(w, usermode):
+    return w.preemptible()

@@ -1,0 +1,3 @@
+# expect: error TypeError
+def can_schedule(w, usermode):
+    return "schedule" if usermode else "halt"

@@ -1,0 +1,3 @@
+# expect: submission syntax error
+def can_schedule(w, usermode)
+    return False
