@@ -116,7 +116,7 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "the lasso's loop does not return to its entry"),
     ("F6", EX, 'fairness=self.fairness if live else "none",', 'fairness="none",',
      "the verdict does not print the fairness it assumed"),
-    ("F7", EX, '        self.liveness = ("terminates" in props) if liveness is None else liveness',
+    ("F7", EX, "        self.liveness = True if liveness is None else liveness",
      "        self.liveness = bool(liveness)", "terminates not checked by default"),
     ("F8", EX, "                if always & ~taken == 0:\n                    return cs, taken",
      "                if always & taken == 0:\n                    return cs, taken",
@@ -135,17 +135,23 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r[:1]]",
      "a memoised step keeps only its first outcome"),
     # -- world: reduction promises, choices, encoding -----------------------------------------------------
-    ("W1", WO, '            if kind == "local" and (tuple(w.sh.values()) != sh0 or w.events):',
-     "            if False:", "a local step may write shared fields or report (unchecked)"),
-    ("W2", WO, "        if under is not None and under not in w.locks_held(tid):", "        if False:",
-     "an under= step may run without the lock (unchecked)"),
+    ("W1", WO, '            if kind == "local" and not broken:', "            if False:",
+     "a local step's promise is not checked (shared fields, published objects, context, reports)"),
+    ("W2", WO, "        if merge and not stayed and not w.may_be_interrupted(tid):", "        if merge and not stayed:",
+     "steps are merged although a same-CPU handler may interrupt between them"),
+    ("W12", WO, "                broken = (w.events or w._seen_shared or (w._seen_objs & reach) or w._th[tid] is None",
+     "                broken = (w.events or w._seen_shared or w._th[tid] is None",
+     "a local step may write an object another thread can reach"),
+    ("W13", WO, "                          or (tuple(w.sh.values()), self._visible(w, tid)) != seen0)",
+     "                          )", "a local step may change what other threads see of its context"),
     ("W3", WO, '                kind = "other"\n                other_used = True',
      '                kind = "other"\n                other_used = False',
      "a transaction merges any number of non-mover steps"),
     ("W4", WO, "        if w.events or (has_inv and self._inv_broken(w)):\n            return\n        prog",
      "        if has_inv and self._inv_broken(w):\n            return\n        prog",
      "the reduction merges steps after a transition that reported"),
-    ("W5", WO, "        if merge and not stayed:", "        if merge and stayed:",
+    ("W5", WO, "        if merge and not stayed and not w.may_be_interrupted(tid):",
+     "        if merge and stayed and not w.may_be_interrupted(tid):",
      "the reduction never merges anything (no reduction at all)"),
     ("W6", WO, "                for alt in range(len(log[j][1]) - 1, 0, -1):",
      "                for alt in range(len(log[j][1]) - 1, 1, -1):",
@@ -250,16 +256,45 @@ class StaleMutant(Exception):
     """A mutant's old text is not (exactly once) in its file."""
 
 
+def _shift(text: str, k: int) -> str:
+    """``text`` with every non-empty line indented ``k`` spaces more (or less)."""
+    out = []
+    for ln in text.split("\n"):
+        if ln.strip():
+            ln = " " * k + ln if k >= 0 else (ln[-k:] if ln[:-k].strip() == "" else None)
+            if ln is None:
+                return "\0"  # cannot dedent this far
+        out.append(ln)
+    return "\n".join(out)
+
+
+def _locate(text: str, old: str, new: str) -> tuple[str, str] | None:
+    """The (old, new) pair to use: verbatim, or re-indented as a block when the code moved."""
+    if text.count(old) == 1:
+        return old, new
+    if text.count(old) > 1:
+        return None
+    hits = [(_shift(old, k), _shift(new, k)) for k in range(-16, 17, 4) if k]
+    hits = [(o, n) for o, n in hits if text.count(o) == 1]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _apply(root: Path, mutant) -> None:
     mid, rel, old, new, _ = mutant
     p = root / rel
     if not p.is_file():
         raise StaleMutant(f"{mid}: no file src/{rel}")
     text = p.read_text()
-    n = text.count(old)
-    if n != 1:
-        raise StaleMutant(f"{mid}: old text found {n} times in src/{rel} (must be exactly once); update the mutant")
-    p.write_text(text.replace(old, new))
+    found = _locate(text, old, new)
+    if found is None:
+        raise StaleMutant(f"{mid}: old text found {text.count(old)} times in src/{rel} (must be exactly once, "
+                          "at any indentation); update the mutant")
+    mutated = text.replace(*found)
+    try:
+        compile(mutated, str(p), "exec")
+    except SyntaxError as e:
+        raise StaleMutant(f"{mid}: the mutated src/{rel} is not valid Python ({e.msg}, line {e.lineno})") from None
+    p.write_text(mutated)
 
 
 def _run_tests(src: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
@@ -303,7 +338,7 @@ def main(argv=None) -> int:
         chosen = [m for m in MUTANTS if m[0] in a.only]
     if a.list:
         for mid, rel, old, _, desc in chosen:
-            ok = "" if (SRC / rel).is_file() and (SRC / rel).read_text().count(old) == 1 else "  [STALE]"
+            ok = "" if (SRC / rel).is_file() and _locate((SRC / rel).read_text(), old, "") else "  [STALE]"
             print(f"{mid:4} src/{rel:28} {desc}{ok}")
         return 0
     with tempfile.TemporaryDirectory(prefix="kvmlab-mutants-") as tmp:
