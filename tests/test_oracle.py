@@ -182,13 +182,23 @@ def test_the_reference_sees_violations_and_cycles():
 
 
 class Publisher(Program):
+    locals = {"q": None}
+
+    @line("q = p;")
+    def get_p(self, w, t):
+        t.q = w["p"]
+
     @line("x = 1;")
     def set_x(self, w, t):
         w["x"] = 1
 
-    @line("p->f = 1;", local=True)  # p is already reachable from shared state: not private at all
+    @line("q->f = 1;", local=True)  # q is reachable from shared p: not private at all
     def set_f(self, w, t):
-        w.obj(w["p"])["f"] = 1
+        w.obj(t.q)["f"] = 1
+
+    @line("x = 2;")
+    def again(self, w, t):
+        w["x"] = 2
 
 
 class Observer(Program):
@@ -251,10 +261,52 @@ class IrqModel(Model):
         w.spawn(SameCpuHandler("irq", cpu=0, label="IRQ0"))
 
 
-@pytest.mark.parametrize("model_cls", [PublishModel, IrqModel], ids=["published-object", "same-cpu-irq"])
-def test_a_broken_local_promise_hides_nothing(model_cls):
+class LateSleeper(Program):
+    @line("cond = 1;")
+    def set_cond(self, w, t):
+        w["cond"] = 1
+
+    @line("set_current_state(TASK_UNINTERRUPTIBLE);", local=True)  # a waker reads the task state
+    def prepare(self, w, t):
+        w.set_current_state("D")
+
+    @line("schedule();")
+    def sleep(self, w, t):
+        w.schedule()
+
+
+class CondWaker(Program):
+    @line("while (!cond) cpu_relax();")
+    def wait(self, w, t):
+        if not w["cond"]:
+            w.block("spinning until cond")
+
+    @line("wake_up_process(sleeper);")
+    def wake(self, w, t):
+        w.wake_up_process(0)
+
+
+class LateSleepModel(Model):
+    name = "late_sleep"
+    variants = [Variant("v", "a local set_current_state() after publishing the condition")]
+    properties = {"no_deadlock": "nobody sleeps forever"}
+    world = KernelWorld
+
+    def setup(self, w, variant, config, params):
+        w.declare("cond", 0)
+        w.spawn(LateSleeper("sleeper", cpu=0))
+        w.spawn(CondWaker("waker", cpu=1))
+
+
+HAND = {"published-object": (PublishModel, "ordered", 3), "same-cpu-irq": (IrqModel, "ordered", 2),
+        "task-state": (LateSleepModel, "no_deadlock", 4)}
+
+
+@pytest.mark.parametrize("case", HAND.values(), ids=list(HAND))
+def test_a_broken_local_promise_hides_nothing(case):
+    model_cls, prop, length = case
     ref = compare(model_cls, None, {}, {})  # every reduction agrees with the reference search
-    assert ref.shortest == {"ordered": 2}
+    assert ref.shortest == {prop: length}
 
 
 SLOW = _slow_cases()
