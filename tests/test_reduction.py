@@ -104,11 +104,13 @@ class TxnModel(Model):
 @pytest.mark.parametrize("reduction", [False, "local", True])
 def test_an_invariant_broken_mid_transaction_is_found(reduction):
     """The transaction lock..unlock is one step when reduced; the state x == 1 inside it still counts."""
-    r = kvmlab.check(TxnModel, reduction=reduction)
+    # (liveness=False: the termination check would limit the reduction to local steps)
+    r = kvmlab.check(TxnModel, reduction=reduction, liveness=False)
+    assert r.reduction == reduction
     v = r.violation("x_zero")
     assert v is not None and v.kind == "invariant"
     assert v.schedule == ["0", "0"]  # spin_lock, x = 1
     tr = kvmlab.replay(TxnModel, schedule=v.schedule)
     assert tr.steps[-1]["state"]["shared"]["x"] == "1"
-    full = kvmlab.check(TxnModel, reduction=False)
+    full = kvmlab.check(TxnModel, reduction=False, liveness=False)
     assert r.states <= full.states
