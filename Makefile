@@ -12,9 +12,9 @@ JB_FLAGS ?= -W --keep-going
 SRC_STAMP := _build/.kvmlab-src.stamp
 KVMLAB_SRC := $(shell find src/kvmlab -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
 
-.PHONY: book serve test lint unit booktest browser notebooks sysdeps setup bench clean pair
+.PHONY: book serve test lint unit booktest browser notebooks sysdeps setup bench clean pair web
 
-book: setup pair $(SRC_STAMP)
+book: setup pair web $(SRC_STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
 # Executed pages are cached by their own text only, but their outputs come from the kvmlab
@@ -23,6 +23,14 @@ $(SRC_STAMP): $(KVMLAB_SRC)
 	rm -rf _build/.jupyter_cache
 	mkdir -p _build
 	touch $@
+
+# The runnable labs' browser runtime: Pyodide and the CodeMirror editor from the npm registry,
+# pinned by web/package-lock.json, vendored into vendor/web (tools/vendor_web.py; cached: no
+# download when present). The book build copies it into _build/html/_kvmlab with a kvmlab wheel.
+WEB_STAMP := vendor/web/_kvmlab/runtime.json
+web: $(WEB_STAMP)
+$(WEB_STAMP): web/package.json web/package-lock.json web/editor.mjs tools/vendor_web.py | $(BIN)/python
+	$(BIN)/python tools/vendor_web.py
 
 # System packages (Debian): only when missing; apt-get update first.
 sysdeps:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -30,3 +32,15 @@ def evil_model():
             w.spawn(variant.programs["p"]("p0", cpu=0, title="<script>window.pwned=3</script>"))
 
     return EvilModel
+
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+
+
+def notebook_lab_variant(lab_id: str):
+    """The variant a lab notebook's answer cells (as handed out) make, built by the lab registry."""
+    from kvmlab import labs
+
+    lab = labs.get(lab_id)
+    src = labs.answer_cells(ROOT_DIR / lab.notebook)
+    return lab.build(labs.namespace_of(lab_id, src))

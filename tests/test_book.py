@@ -100,7 +100,7 @@ def _exists(docname: str) -> bool:
 
 
 def test_toc_parts_and_files():
-    assert [p["caption"] for p in TOC["parts"]] == ["Foundations", "Chapters", "Labs", "Reference"]
+    assert [p["caption"] for p in TOC["parts"]] == ["Foundations", "Chapters", "Labs", "Teaching", "Reference"]
     for kind, entry in _toc_entries():
         if kind == "file":
             assert _exists(entry), f"_toc.yml lists {entry}, which does not exist"

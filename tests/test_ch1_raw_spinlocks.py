@@ -217,14 +217,40 @@ RECHECK_SLOW = [(3, 2, 1), (3, 3, 1), (2, 2, 2), (3, 2, 2)]
 
 
 def _recheck_clean(n, k, f, variant="recheck", config=RT):
+    params = {"waiters": n, "wakers": k, "alloc_failures": f}
     # progress is judged where allocations fail a bounded number of times (with any number of
     # failures the waker may retry forever: see the fairness tests below) and at up to 2 waiters
     progress = f >= 0 and n <= 2
-    r = kvmlab.check("apf_wake", variant, config=config, liveness=progress,
-                     params={"waiters": n, "wakers": k, "alloc_failures": f})
+    r = kvmlab.check("apf_wake", variant, config=config, liveness=progress, params=params)
     assert r.complete, r.stopped_by
     assert r.ok, [(v.property, v.message) for v in r.violations]
+    # Two-sided: within the same bounds the explorer does reach the race window, since the
+    # 2022 proposal (no second lookup) is caught there, and the fix's search is at least as big.
+    if n <= 2:
+        bad = kvmlab.check("apf_wake", "unlock_alloc", config={**config, "PREEMPT_RT": False}, params=params,
+                           liveness=False)
+        assert bad.complete
+        assert bad.violation("no_lost_wakeup") is not None and bad.violation("no_duplicate_token") is not None
     return r
+
+
+# The race window, replayed step by step (independent of the explorer): the waker (CPU1) drops
+# b->lock to allocate, the waiter (CPU0) queues its node and prepares to sleep, then the waker
+# relocks. recheck's second lookup finds the node, wakes the waiter and frees the unused dummy.
+RACE = ["1"] * 6 + ["0"] * 9 + ["1"] * 9 + ["0"] * 3
+
+
+def test_recheck_second_lookup_replayed():
+    tr = kvmlab.replay("apf_wake", "recheck", params={"alloc_failures": 0}, schedule=RACE)
+    waker = [st["step"] for st in tr.steps if st["thread"] == 1]
+    assert waker == ["lock", "find", "if_not_n", "if_no_dummy", "unlock_for_alloc", "alloc",
+                     "if_alloc_failed", "retry", "lock", "find", "if_not_n", "wake_one", "swake", "unlock", "ret"]
+    last = tr.steps[-1]["state"]["shared"]
+    assert last["b->list"] == "[]" and last["allocated dummies"] == "0"
+    # the same window in the 2022 proposal: the relocked waker adds its dummy next to the node
+    tr = kvmlab.replay("apf_wake", "unlock_alloc", params={"alloc_failures": 0},
+                       schedule=["1"] * 5 + ["0"] * 9 + ["1"] * 6)
+    assert tr.steps[-1]["state"]["shared"]["b->list"].count("token 1") == 2
 
 
 @pytest.mark.parametrize("n,k,f", RECHECK_FAST)
@@ -256,6 +282,18 @@ def test_recheck_atomic_without_rt_is_clean(ctx):
         r = kvmlab.check("apf_wake", "recheck_atomic", config=NO_RT,
                          params={"waiters": n, "wakers": k, "context": ctx})
         assert r.ok and r.complete
+        # two-sided: the same search with GFP_KERNEL (0547758a6de3) reports in the interrupt
+        g = kvmlab.check("apf_wake", "recheck", config=NO_RT, params={"waiters": n, "wakers": k, "context": ctx})
+        assert g.ok == (ctx == "task"), (n, k, ctx, props(g))
+    # and the GFP_ATOMIC line is really reached in the interrupt, without a report
+    tr = kvmlab.replay("apf_wake", "recheck_atomic", config=NO_RT,
+                       params={"context": ctx, "alloc_failures": 0},
+                       schedule=["1"] * (7 if ctx == "hardirq" else 6))
+    assert tr.steps[-1]["c"] == "dummy = kzalloc(sizeof(*dummy), GFP_ATOMIC);"
+    assert all(st["splats"] == [] for st in tr.steps)
+    tr = kvmlab.replay("apf_wake", "recheck", config=NO_RT, params={"context": ctx, "alloc_failures": 0},
+                       schedule=["1"] * (7 if ctx == "hardirq" else 6))
+    assert [sp["property"] for sp in tr.steps[-1]["splats"]] == (["no_sleep_in_atomic"] if ctx == "hardirq" else [])
 
 
 def test_recheck_atomic_in_task_context_with_rt_is_clean():
@@ -376,14 +414,46 @@ def test_nesting_table_rules():
         assert reports(("spin",), "task", "raw_spin_lock", rt=rt, prove=True) == set()
 
 
-def test_nesting_table_is_complete_and_json_ready():
+# Expected verdicts of the nesting checker, written from locktypes.rst and the chapter's text,
+# not from the table: (context, held locks, action, PREEMPT_RT, PROVE_RAW_LOCK_NESTING) -> reports.
+NESTING_EXPECTED = [
+    ("task", {"raw"}, "kmalloc_atomic", True, False, {"no_sleep_in_atomic"}),   # the locktypes.rst example
+    ("task", {"raw"}, "kmalloc_atomic", False, False, set()),                   # fine without RT
+    ("task", {"spin"}, "kmalloc_atomic", True, False, set()),                   # its second half
+    ("task", {"raw"}, "spin_lock", False, False, set()),                        # two spinning locks
+    ("task", {"raw"}, "spin_lock", False, True, {"no_invalid_wait_context"}),   # lockdep's wait types
+    ("task", {"raw"}, "spin_lock", True, False, {"no_sleep_in_atomic"}),        # the 3.4-rt splat
+    ("irqs_off", set(), "kmalloc_kernel", False, False, {"no_sleep_in_atomic"}),
+    ("task", set(), "kmalloc_kernel", True, True, set()),
+    ("hardirq", set(), "spin_lock", True, False, {"no_sleep_in_atomic"}),
+    ("hardirq", set(), "spin_lock", False, False, set()),
+    ("hardirq", set(), "spin_lock", False, True, {"no_invalid_wait_context"}),
+    ("task", {"spin"}, "raw_spin_lock", True, True, set()),                     # raw is innermost
+    ("task", {"mutex"}, "spin_lock", True, True, set()),
+    ("task", {"spin"}, "mutex_lock", False, False, {"no_sleep_in_atomic"}),
+    ("task", {"spin"}, "mutex_lock", True, False, set()),                       # the checker's stated limit
+]
+
+
+def test_nesting_table_is_complete_and_right():
     import json
 
     from kvmlab.models.kvm_lock_shrink import nesting_table
 
     table = nesting_table()
     json.dumps(table)
-    assert len(table["rows"]) == len(table["contexts"]) * 2 ** len(table["locks"]) * len(table["actions"]) * 4
+    assert table["contexts"] == ["task", "irqs_off", "hardirq"]
+    assert table["locks"] == ["mutex", "spin", "raw"]
+    assert table["actions"] == ["raw_spin_lock", "spin_lock", "mutex_lock", "kmalloc_atomic", "kmalloc_kernel"]
+    keys = {(r["ctx"], r["held"], r["action"], r["rt"], r["prove"]) for r in table["rows"]}
+    assert len(keys) == len(table["rows"]) == 3 * 8 * 5 * 4   # every combination once
+    rows = {(r["ctx"], r["held"], r["action"], r["rt"], r["prove"]): r for r in table["rows"]}
+    bit = {"mutex": 1, "spin": 2, "raw": 4}
+    for ctx, held, action, rt, prove, want in NESTING_EXPECTED:
+        r = rows[ctx, sum(bit[h] for h in held), action, rt, prove]
+        assert r["setup"] == [], (ctx, held)        # taking the held locks in order is legal
+        got = {e["property"] for e in r["reports"]}
+        assert got == want, (ctx, held, action, rt, prove, got)
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,12 +520,12 @@ def _run_lab1(starter_source=None):
         if cell.cell_type != "code" or "kvmlab-setup" in cell.metadata.get("tags", []):
             continue
         src = cell.source
-        if "starter" in cell.metadata.get("tags", []):
+        if "answer" in cell.metadata.get("tags", []):
             seen = True
             if starter_source is not None:
                 src = starter_source
         exec(compile(src, "<lab1 cell>", "exec"), ns)  # noqa: S102 - our own notebook
-    assert seen, "no code cell tagged 'starter'"
+    assert seen, "no code cell tagged 'answer'"
     return ns
 
 
@@ -502,25 +572,55 @@ def test_exercise_predict_irqs_off_gfp_kernel():
             assert hard == []
 
 
-def test_exercise_relookup_is_a_correct_fix():
+def _relookup_variant(free_under_lock: bool):
     from kvmlab.models.apf_wake import WakerUnlockAlloc, find_apf_task
 
     class WakerRelookup(WakerUnlockAlloc):
-        @line("n2 = _find_apf_task(b, token);", after="relock")
+        locals = {"n2": None, "spare": None}
+
+        @line("n2 = _find_apf_task(b, token);", after="relock", under="b->lock")
         def refind(self, w, t):
-            found = find_apf_task(w, self.token(t))
-            if found is not None:
-                w.kfree(t.n)
-                t.n = found
+            t.n2 = find_apf_task(w, self.token(t))
+
+        @line(["if (n2) {", "spare = n;", "n = n2;"] + (["kfree(spare);"] if free_under_lock else []),
+              after="refind", local=not free_under_lock)
+        def if_n2(self, w, t):
+            if t.n2 is not None:
+                t.spare, t.n, t.n2 = t.n, t.n2, None
+                if free_under_lock:
+                    w.kfree(t.spare)
+                    t.spare = None
                 return "wake_one"
 
-    v = kvmlab.model("apf_wake").variant("unlock_alloc").derive(
+        @line(["if (spare)", "kfree(spare);"], after="unlock")
+        def free_spare(self, w, t):
+            if t.spare is not None:
+                w.kfree(t.spare)
+                t.spare = None
+
+    return kvmlab.model("apf_wake").variant("unlock_alloc").derive(
         "relookup", "unlock, allocate, relock, look up again", programs={"waker": WakerRelookup},
         buggy=False)
+
+
+def test_exercise_relookup_is_a_correct_fix():
+    v = _relookup_variant(free_under_lock=False)
     for p in ({"waiters": 1, "wakers": 1}, {"waiters": 2, "wakers": 2}, {"waiters": 2, "wakers": 1,
                                                                          "alloc_failures": 2}):
         r = kvmlab.check("apf_wake", v, params=p)
-        assert r.ok and r.complete
+        assert r.ok and r.complete, [(x.property, x.message) for x in r.violations]
+    # The unused dummy really is allocated and freed in some run (not dead code).
+    r = kvmlab.check("apf_wake", _relookup_variant(free_under_lock=True), params={"waiters": 1, "wakers": 1})
+    assert not r.ok
+
+
+def test_relookup_freeing_under_the_raw_lock_is_flagged_only_on_rt():
+    v = _relookup_variant(free_under_lock=True)
+    r = kvmlab.check("apf_wake", v, params={"waiters": 2, "wakers": 2})
+    assert r.complete and [x.property for x in r.violations] == ["no_free_under_raw_lock"]
+    assert "b->lock" in r.violations[0].message or "b->lock" in (r.violations[0].splat or "")
+    r = kvmlab.check("apf_wake", v, config={"PREEMPT_RT": "n"}, params={"waiters": 2, "wakers": 2})
+    assert r.ok and r.complete
 
 
 def test_exercise_forgetting_dummy_null_is_a_use_after_free():

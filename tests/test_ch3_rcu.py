@@ -285,7 +285,7 @@ def test_wrong_rules_show_the_failing_case():
 
     rep = apf_wait.grade_rule(lambda w, usermode: usermode)  # too cautious: halts in #2b
     assert [f["case"] for f in rep.failures] == ["#2b"]
-    assert "halts where the seed's rule schedules" in str(rep)
+    assert "halts where the 2020 rule (6bca69ada4bc) schedules" in str(rep)
 
     rep = apf_wait.grade_rule(lambda w, usermode: w.preempt_count() + w.rcu_preempt_depth() == 0)
     assert not rep.passed
@@ -367,10 +367,59 @@ def test_reduction_changes_no_verdict_and_no_counterexample():
         assert [(v.property, v.schedule) for v in a.violations] == [(v.property, v.schedule) for v in b.violations]
 
 
-def test_chapter_exercise_solutions_run():
+def test_chapter_exercise_solutions_print_what_the_text_says():
+    """Each solution block runs and prints the answer its comments and prose claim."""
+    import contextlib
+    import io
     import re
     text = (ROOT / "book" / "ch3-rcu-watching.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) >= 4
+    outs = []
     for b in blocks:
-        exec(compile(b, "ch3-solution", "exec"), {})
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            exec(compile(b, "ch3-solution", "exec"), {})
+        outs.append(buf.getvalue().splitlines())
+    assert len(outs) == 4, len(outs)
+    idle, gt0, deaf, rcuonly = outs
+    assert len(idle) == 3 and all(ln.endswith(" halt") for ln in idle), idle      # halt, halt, halt
+    assert gt0 == ["schedule halt"]
+    assert deaf == ["['no_lost_wakeup']", "True"]
+    assert rcuonly[0].startswith("NOT YET") and "preempt_count=1, rcu_nesting=0" in rcuonly[1]
+    assert "no_sleep_in_atomic" in rcuonly[2] and "scheduling while atomic" in rcuonly[2]
+
+
+def _split_without(step):
+    """split_wait with one of the halt bracket's RCU calls made a no-op (keeping its C line)."""
+    cls = type(f"No_{step}", (apf_wait.SplitWait,), {})
+    spec = apf_wait.SplitWait._specs[step]
+
+    def noop(self, w, t, _step=step):
+        return apf_wait.DONE if _step == "halt_rcu_exit" else None
+    setattr(cls, step, line(list(spec.c), local=spec.local)(noop))
+    cls.__init_subclass__()  # re-read the overriding step
+    return kvmlab.model("apf_wait").variant("split_wait").derive(f"no_{step}", "", programs={"waiter": cls})
+
+
+@pytest.mark.parametrize("step", ("halt_rcu_enter", "halt_rcu_exit"))
+def test_halt_bracket_pairing_is_a_property(step):
+    """Drop either half of the rcu_irq_enter()/exit() bracket around the halt: rcu_irq_balanced fails."""
+    v = _split_without(step)
+    r = kvmlab.check("apf_wait", v, params=CTX["#2c reader"])
+    assert r.complete and props(r) == {"rcu_irq_balanced"}, props(r)
+    # in a schedulable context the bracket is not on the path: nothing to report
+    assert kvmlab.check("apf_wait", v, params=CTX["#2b"]).ok
+    # the kernel's code pairs them on every path
+    for ctx in CTX.values():
+        assert kvmlab.check("apf_wait", "split_wait", params=ctx).holds("rcu_irq_balanced")
+
+
+def test_schedule_only_while_rcu_watches():
+    """A rule that lets the idle task schedule sleeps where RCU is not watching: reported."""
+    bad = type("IdleSchedules", (apf_wait.SplitWait,), {"rule": staticmethod(lambda w, usermode: True)})
+    v = kvmlab.model("apf_wait").variant("split_wait").derive("idle_sched", "", programs={"waiter": bad})
+    r = kvmlab.check("apf_wait", v, params=CTX["idle"])
+    assert "schedule_while_watching" in props(r), props(r)
+    for variant in ("single_wait", "split_wait", "preempt_only"):
+        for ctx in CTX.values():
+            assert kvmlab.check("apf_wait", variant, params=ctx).holds("schedule_while_watching")

@@ -61,6 +61,15 @@ def test_reserved_pfn_hangs_even_after_the_vm_exited():
 def test_plain_mmap_teardown_completes(variant):
     r = check(variant, "mmap")
     assert r.ok, props(r)
+    # and not because nothing ran: in both orders the teardown gets to arch_remove_memory()
+    for first in ("0", "1"):
+        tr = kvmlab.replay(M, variant, schedule=[], params={"user": "mmap"})
+        for tid in (first, "1" if first == "0" else "0"):
+            while tr.can_move(int(tid)) is None:
+                tr.step(tid)
+        last = tr.steps[-1]["state"]["shared"]
+        assert last["struct page 0x140000"] == "freed (arch_remove_memory)"
+        assert last["pgmap->ref"].startswith("0 (dead)")
 
 
 def test_reserved_pfn_kvm_never_puts_its_reference():
@@ -153,6 +162,45 @@ def test_dan_alternative_put_right_after_gup_is_clean_for_the_fault_path():
     # a78986aae9b2 explains why this was not taken: kvm_vcpu_map() needs the pin, which the model leaves out
     for user in ("kvm", "kvm_exit"):
         assert check(variant_of(EarlyPut), user).ok
+    # clean because the reference is gone early, not because the vCPU never pinned the page
+    tr = kvmlab.replay(M, variant_of(EarlyPut), schedule=[])
+    refs = []
+    while tr.can_move(0) is None:
+        rec = tr.step("0")
+        refs.append((rec["step"], rec["state"]["shared"]["page references"]))
+    assert ("try_get", "device (initial), KVM (gup)") in refs
+    assert ("early_put", "device (initial)") in refs
+
+
+def test_old_guards_with_the_fixed_rule_fail_where_the_chapter_says():
+    # exercise ch4-ex-guards: both old guards -> the THP guard in the vCPU's own fault
+    r = check(zd.guards_variant("old", "old"), "kvm_exit")
+    v = r.violation("no_thp_on_device_pfn")
+    assert v.trace[-1]["fn"] == "transparent_hugepage_adjust" and {s["label"] for s in v.trace} == {"CPU0"}
+    # only the accessed guard old -> mark_page_accessed() when an SPTE is zapped
+    r = check(zd.guards_variant("new", "old"), "kvm_exit")
+    v = r.violation("no_thp_on_device_pfn")
+    assert v.trace[-1]["fn"] == "mmu_spte_clear_track_bits" and "mark_page_accessed()" in v.message
+    assert props(r) == ["no_thp_on_device_pfn"]
+    # both new: the fix
+    assert check(zd.guards_variant("new", "new"), "kvm_exit").ok
+
+
+@pytest.mark.parametrize("user", ["kvm", "kvm_exit"])
+def test_two_faults(user):
+    # two vCPUs fault on the page: each takes and (after the fix) drops its own reference
+    fixed = kvmlab.check(M, "refcounted", params={"user": user, "vcpus": 2})
+    assert fixed.complete and fixed.ok
+    one = kvmlab.check(M, "refcounted", params={"user": user})
+    assert fixed.states > one.states
+    bug = kvmlab.check(M, "reserved_pfn", params={"user": user, "vcpus": 2})
+    assert props(bug) == ["teardown_completes"]
+    sched = bug.violation("teardown_completes").schedule
+    tr = kvmlab.replay(M, "reserved_pfn", schedule=sched, params={"user": user, "vcpus": 2})
+    # the shortest hang needs only one leaked reference; a run where both vCPUs fault leaks two
+    assert "KVM (gup)" in tr.steps[-1]["state"]["shared"]["page references"]
+    with pytest.raises(kvmlab.KvmlabError):
+        kvmlab.check(M, "refcounted", params={"user": user, "vcpus": 3})
 
 
 @pytest.mark.parametrize("variant", ["reserved_pfn", "refcounted", "unpinned_check"])
@@ -210,15 +258,9 @@ def test_lab_solution_passes():
 
 
 def notebook_starter():
-    """The starter cell of notebooks/lab4-zone-device.ipynb, executed from the notebook itself."""
-    import json
-
-    nb = json.loads((ROOT / "notebooks" / "lab4-zone-device.ipynb").read_text())
-    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "starter" in c["metadata"].get("tags", [])]
-    assert len(cells) == 1
-    ns: dict = {}
-    exec(compile("".join(cells[0]["source"]), "lab4-starter", "exec"), ns)
-    return ns["mine"]
+    """The answer cell of notebooks/lab4-zone-device.ipynb as handed out, built by the lab registry."""
+    from conftest import notebook_lab_variant
+    return notebook_lab_variant("lab4")
 
 
 def test_lab_starter_hangs():
@@ -231,7 +273,7 @@ def test_lab_put_then_look_is_a_use_after_free():
 
 
 def test_lab_grade():
-    lab = pytest.importorskip("kvmlab.lab")
+    from kvmlab import lab
     sol = _solution().variant()
     assert lab.grade(M, sol, params=list(zd.LAB_PARAMS), must_hold=list(zd.LAB_MUST_HOLD)).passed
     bad = lab.grade(M, notebook_starter(), params=list(zd.LAB_PARAMS), must_hold=list(zd.LAB_MUST_HOLD))
@@ -246,14 +288,7 @@ def variant_of(cls, name=None):
     return zd.lab_variant(cls, name or cls.__name__.lower())
 
 
-class PgmapInstead(zd.FaultPathFixed):
-    @line("if (is_zone_device_page(page)) put_dev_pagemap(page->pgmap); else if (!PageReserved(page))"
-          " put_page(page);", fn="kvm_release_pfn_clean")
-    def release(self, w, t):
-        if zd.is_zone_device_page(w, t.pfn):
-            zd.put_dev_pagemap(w, "KVM (wrongly)")
-        elif not zd.PageReserved(w, t.pfn):
-            zd.put_page(w, zd.H_KVM)
+PgmapInstead = zd.PgmapInstead
 
 
 class PutThenCheck(zd.FaultPathFixed):
@@ -268,19 +303,5 @@ class PutThenCheck(zd.FaultPathFixed):
             zd.put_dev_pagemap(w, "KVM (wrongly)")
 
 
-class NoRetry(zd.FaultPathFixed):
-    @line("/* if (mmu_notifier_retry(vcpu->kvm, mmu_seq)) goto out_unlock;  -- removed */")
-    def retry(self, w, t):
-        return None
-
-
-class EarlyPut(zd.FaultPathFixed):
-    @line("put_page(page);   /* Dan Williams' alternative: put right after gup */", fn="hva_to_pfn",
-          after="put_pgmap")
-    def early_put(self, w, t):
-        if not zd.is_error_noslot_pfn(t.pfn):
-            zd.put_page(w, zd.H_KVM)
-
-    @line("/* kvm_release_pfn_clean(pfn): nothing left to put */", fn="kvm_release_pfn_clean")
-    def release(self, w, t):
-        return None
+NoRetry = zd.NoRetry
+EarlyPut = zd.EarlyPut

@@ -145,11 +145,19 @@ def test_clear_plain_loses_the_dirty_bit():
 @pytest.mark.parametrize("ad", [True, False])
 def test_clear_xchg_is_clean(ad):
     assert check("clear_xchg", config={"AD_BITS": ad}).ok
+    # clean because the racy schedule hands the Dirty bit over, not because it cannot run
+    tr = kvmlab.replay("fast_pf", "clear_xchg", schedule=CLEAR, config={"AD_BITS": ad})
+    assert tr.steps[-1]["state"]["shared"]["struct page dirty"] == "{pfn1}"
+    # the same configuration with the plain clear loses it (AD bits) or not (no AD bits)
+    assert check("clear_plain", config={"AD_BITS": ad}).holds("no_lost_dirty_bit") is (not ad)
 
 
 def test_clear_plain_without_ad_bits_is_clean():
     """Config matters: with no D bit in the SPTE, the clear always marks the page dirty."""
     assert check("clear_plain", config={"AD_BITS": False}).ok
+    tr = kvmlab.replay("fast_pf", "clear_plain", schedule=CLEAR, config={"AD_BITS": False})
+    assert tr.steps[-1]["state"]["shared"]["struct page dirty"] == "{pfn1}"
+    assert "fast" in [s["step"] for s in tr.steps]     # the plain store ran, and still nothing is lost
 
 
 def test_clear_xchg_takes_the_bit_from_the_exchange():
@@ -180,6 +188,16 @@ def test_flush_if_was_writable_leaves_a_stale_writable_tlb_entry():
 @pytest.mark.parametrize("ad", [True, False])
 def test_flush_if_lockless_writable_is_clean(ad):
     assert check("flush_if_lockless_writable", config={"AD_BITS": ad}).ok
+    # the same host with the old flush rule, same configuration: the stale entry is found
+    assert check("flush_if_was_writable", config={"AD_BITS": ad}).violation("no_stale_writable_tlb")
+
+
+def test_flush_if_lockless_writable_flushes_on_the_racy_schedule():
+    tr = kvmlab.replay("fast_pf", "flush_if_lockless_writable", schedule=TLB)
+    names = [s["step"] for s in tr.steps]
+    assert names.index("upd_read") < names.index("cmpxchg") < names.index("store")
+    assert tr.steps[names.index("store")]["state"]["shared"]["vCPU0 TLB"] == "pfn1 writable"
+    assert tr.steps[-1]["state"]["shared"]["vCPU0 TLB"] == "empty"
 
 
 def test_flush_if_was_writable_without_ad_bits_still_stale_tlb():
@@ -210,7 +228,11 @@ def derive(name, host):
 
 
 def test_v36_update_with_was_writable_flush_is_clean():
-    assert check(derive("v36", V36WriteProtect)).ok
+    v = derive("v36", V36WriteProtect)
+    assert check(v).ok
+    # the exchange returns W=1 on the racy schedule, so the old rule flushes
+    tr = kvmlab.replay("fast_pf", v, schedule=TLB)
+    assert tr.steps[-1]["state"]["shared"]["vCPU0 TLB"] == "empty"
 
 
 def test_lockless_flush_with_plain_store_keeps_tlb_but_loses_dirty_bit():
@@ -259,15 +281,9 @@ def test_lab_solution_holds(cls):
 
 
 def starter_variant():
-    """The starter code of notebooks/lab5-fast-pf.ipynb, executed from the notebook itself."""
-    import json
-
-    nb = json.loads((ROOT / "notebooks" / "lab5-fast-pf.ipynb").read_text())
-    src = "\n".join("".join(c["source"]) for c in nb["cells"]
-                    if c["cell_type"] == "code" and "STARTER" in "".join(c["source"]))
-    ns: dict = {}
-    exec(compile(src, "lab5-starter", "exec"), ns)
-    return ns["mine"]
+    """The answer cell of notebooks/lab5-fast-pf.ipynb as handed out, built by the lab registry."""
+    from conftest import notebook_lab_variant
+    return notebook_lab_variant("lab5")
 
 
 def test_lab_starter_fails_with_the_lost_dirty_bit():
@@ -277,7 +293,7 @@ def test_lab_starter_fails_with_the_lost_dirty_bit():
 
 
 def test_lab_grade():
-    lab = pytest.importorskip("kvmlab.lab")
+    from kvmlab import lab
     sol = load_solution()
     good = lab.grade("fast_pf", sol.variant(), configs=sol.CONFIGS, must_hold=sol.MUST_HOLD)
     assert good.passed
@@ -349,6 +365,13 @@ def test_aba_schedule_is_also_shortest_with_reduction():
 
 
 def test_stepper_shows_the_spte_bits_per_step():
-    widgets = pytest.importorskip("kvmlab.widgets")
-    s = widgets.Stepper("fast_pf", variant="indirect_sp", goal_property="dirty_log_complete")
-    assert s.states == check("indirect_sp").states
+    from kvmlab.widgets import Stepper
+    s = Stepper("fast_pf", variant="indirect_sp", goal_property="dirty_log_complete")
+    d = s.data
+    assert d["goal_property"] == "dirty_log_complete" and d["shapes"][0][0] == "spte"
+    # the SPTE pane shows the bits as the text describes them, including a bit set by the CPU (*)
+    bits = {x for x in d["strings"] if x.startswith("W=")}
+    assert {"W=0 A=1 D=0 HW=1 MW=1 pfn=1", "W=1 A=1 D=0 HW=1 MW=1 pfn=1", "W=1 A=1 D=1* HW=1 MW=1 pfn=1"} <= bits
+    assert "0  (not present)" in d["strings"]
+    # "show me" plays the document's ABA schedule
+    assert d["counterexamples"]["dirty_log_complete"]["schedule"] == ABA

@@ -164,7 +164,6 @@ class _RcuUpdater(Program):
 
 class _RcuCb(Program):
     locals = {"head": None}
-    daemon = True
 
     @line("run a ready callback")
     def run(self, w, t):
@@ -226,9 +225,37 @@ def test_refcount_dec_not_one_at_zero_warns_and_returns_true():
 # ---------------------------------------------------------------------------------------
 # the variants' verdicts
 # ---------------------------------------------------------------------------------------
+def _writer_joins_while_the_putter_yields(variant):
+    """Replay: the putter runs to its yield, the writer runs whole, the putter finishes, then RCU."""
+    params = {"readers": 0, "writer": 1}
+    tr = kvmlab.replay(M, variant, schedule=[], params=params)
+    while not tr.steps or tr.steps[-1]["step"] != "put_zap2":
+        tr.step("0")
+    got = []
+    while tr.can_move(1) is None:
+        rec = tr.step("1")
+        got.append((rec["step"], rec["state"]["shared"]["root->tdp_mmu_root_count"]
+                    if "root->tdp_mmu_root_count" in rec["state"]["shared"] else "freed"))
+    while tr.can_move(0) is None:
+        tr.step("0")
+    while tr.can_move(2) is None:
+        tr.step("2")
+    return got, tr.steps[-1]["state"]["shared"]
+
+
+@pytest.mark.parametrize("variant", ["merged", "v3"])
+def test_writer_reference_taken_during_the_yield_is_counted(variant):
+    got, last = _writer_joins_while_the_putter_yields(variant)
+    assert ("w_get", "2") in got          # the writer's reference on top of the putter's
+    assert last["root"] == "freed" and last["call_rcu"].startswith("1 queued")
+    assert last["references held by"] == "nobody"
+
+
 def test_merged_is_clean_with_putter_writer_and_a_reader():
     r = check("merged", readers=1, writer=1, putter_lock="write")
     assert r.ok, [v.property for v in r.violations]
+    # the same configuration with the count forced to 0 after the zap is caught
+    assert check("dec_not_one", readers=2, writer=1, putter_lock="write").violation("no_free_while_referenced")
 
 
 def test_merged_two_readers_memory_safe_only_the_benign_race():
@@ -317,6 +344,37 @@ def test_v3_gift_gives_the_extra_reference_back_twice():
 def test_variants_with_a_yield_terminate(variant):
     r = check(variant, readers=1, writer=1)
     assert r.holds("terminates") and r.holds("zapped_at_most_once")
+    # terminates is checked on these graphs: the same check finds no_invalid_check's endless re-zap
+    assert not check("no_invalid_check", readers=1, writer=1).holds("terminates")
+
+
+def test_v3_with_its_own_fast_zap_fails_as_sean_said():
+    # "My approach here in v3 doesn't work either": v3's put_root with v3's two-pass gifted fast zap
+    r = check("v3_fastzap", readers=0, writer=0)
+    assert props(r) == {"no_free_while_referenced", "refcount_ok", "no_use_after_free"}
+    assert len(r.violation("no_free_while_referenced").schedule) < len(r.violation("no_use_after_free").schedule)
+    assert "CPU0 still holds a reference" in r.violation("no_free_while_referenced").message
+    # and with the root in place before the fast zap (a gift for it), v3 holds
+    old = kvmlab.model(M).variant("v3_fastzap").derive("v3_old_root", "", flags={"vcpu_creates": False})
+    assert kvmlab.check(M, old, params={"readers": 0, "writer": 0}).ok
+
+
+def test_zapping_an_unreachable_root_may_not_yield():
+    # 5.17: the root is unlinked, then zapped without yielding: the notifier either sees the root
+    # (and zaps its SPTE) or waits for mmu_lock until the zap is over
+    for p in ({"readers": 0, "writer": 0}, {"readers": 1, "writer": 1}):
+        assert check("unreachable", **p).ok
+    r = check("unreachable_yield", readers=0, writer=0)
+    assert props(r) == {"no_use_after_free"}
+    v = r.violation("no_use_after_free")
+    cs = [(s["label"], s["c"]) for s in v.trace]
+    i_del = next(i for i, (_, c) in enumerate(cs) if c.startswith("list_del_rcu"))
+    i_yield = next(i for i, (_, c) in enumerate(cs) if "write_unlock()" in c)
+    i_free = next(i for i, (_, c) in enumerate(cs) if c.startswith("put_page(page);"))
+    assert i_del < i_yield < i_free < len(cs) - 1
+    assert "KASAN: use-after-free" in v.splat and cs[-1][1].startswith("tdp_mmu_set_spte")
+    # the notifier ran while the root was off the list, so it did not zap the root's SPTE
+    assert v.trace[i_free]["state"]["shared"]["SPTE of the guest page"] == "present in root #1"
 
 
 @pytest.mark.parametrize("lock", ["write", "read"])
@@ -326,13 +384,22 @@ def test_worker_memory_safe(lock):
     assert props(r) == (set() if lock == "write" else {"no_ref_to_invalid_root"})
 
 
+def _one_ref():
+    return kvmlab.model(M).variant("preserved").derive("one_ref", "roots start with one reference",
+                                                      flags={"mmu_ref": False})
+
+
 @pytest.mark.parametrize("lock", ["write", "read"])
 def test_preserved_clean_even_with_a_shared_put(lock):
     assert check("preserved", readers=1, writer=1, putter_lock=lock).ok
+    # the same configuration without the TDP MMU's own reference is caught
+    r = kvmlab.check(M, _one_ref(), params={"readers": 1, "writer": 1, "putter_lock": lock})
+    assert r.violation("no_kvm_bug") is not None
 
 
 def test_preserved_clean_with_two_readers():
     assert check("preserved", readers=2, writer=1).ok
+    assert kvmlab.check(M, _one_ref(), params={"readers": 2, "writer": 1}).violation("no_kvm_bug") is not None
 
 
 def test_preserved_without_the_mmu_reference_hits_kvm_bug_on():

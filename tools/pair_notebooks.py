@@ -7,9 +7,11 @@ opens a runnable notebook. The twins are **committed** (Colab and Binder read th
 the GitHub repository, so a git-ignored file would be a dead link there); the book build
 excludes them (``exclude_patterns`` in ``_config.yml``) and executes the .md.
 
-Each twin starts with one set-up cell that installs ``kvmlab`` when it is missing
-(Colab, a JupyterHub without the package); where ``kvmlab`` is importable (Binder, a
-local checkout, the book build) the cell does nothing. Outputs are not stored.
+Each twin, and each lab in notebooks/, starts with the same set-up cell (:data:`SETUP`, tag
+``kvmlab-setup``): it installs ``kvmlab`` when it is missing (Colab, a JupyterHub without the
+package), from the checkout the notebook sits in if there is one, else from the release tag
+of the book's version; where ``kvmlab`` is importable (Binder, the book build) it only checks
+the version. Outputs are not stored.
 
 Markdown cells are rewritten from MyST into plain Jupyter Markdown (JupyterLab, Notebook and
 Colab show MyST roles and directives as literal text): ``{term}`` -> bold, ``{doc}`` -> the
@@ -38,21 +40,49 @@ from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-REPO = "https://github.com/kvmlab/kvm-concurrency-book"  # forks: also set _config.yml repository.url
+
+
+def _repo() -> str:
+    """The book's repository (``repository.url`` in _config.yml): forks set it there only."""
+    import yaml
+    url = (yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")).get("repository") or {}).get("url")
+    if not url:
+        raise SystemExit("pair_notebooks: _config.yml has no repository.url")
+    return url.rstrip("/")
+
+
+REPO = _repo()
 MARK = "kvmlab_paired_from"
 
+def _version() -> str:
+    """The book's kvmlab version (pyproject.toml), which the set-up cell pins."""
+    m = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    if not m:
+        raise SystemExit("pair_notebooks: no version in pyproject.toml")
+    return m[1]
+
+
+VERSION = _version()
+SETUP_TAGS = ["remove-cell", "kvmlab-setup"]
 SETUP = f'''\
-# Set-up for Colab or a JupyterHub: install kvmlab if it is missing (does nothing otherwise).
+# Set-up (Colab, a JupyterHub, any Jupyter): install kvmlab {VERSION} where it is missing.
+# From the checkout this notebook sits in when there is one, else the book's release tag.
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-PUBLISHED = "kvmlab[widgets,diagrams] @ git+{REPO}"
+KVMLAB_VERSION = "{VERSION}"
 if importlib.util.find_spec("kvmlab") is None:
     here = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "src" / "kvmlab").is_dir()), None)
-    spec = f"{{here}}[widgets,diagrams]" if here else PUBLISHED
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", spec])'''
+    spec = (f"{{here}}[widgets,diagrams]" if here
+            else f"kvmlab[widgets,diagrams] @ git+{REPO}@v{{KVMLAB_VERSION}}")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", spec])
+import kvmlab  # noqa: E402
+
+if kvmlab.__version__ != KVMLAB_VERSION:
+    print(f"This notebook was written for kvmlab {{KVMLAB_VERSION}}; you have {{kvmlab.__version__}}.")'''
+
 
 
 # --- MyST -> plain Jupyter Markdown (for the twins' markdown cells) -------------------------
@@ -471,7 +501,7 @@ def twin_of(md: Path, book: Book | None = None) -> str:
         if cell.cell_type == "markdown":
             cell.source = conv.cell(cell.source)
     setup = nbformat.v4.new_code_cell(SETUP)
-    setup.metadata["tags"] = ["remove-cell", "kvmlab-setup"]
+    setup.metadata["tags"] = list(SETUP_TAGS)
     nb.cells.insert(0, setup)
     nb.metadata.pop("jupytext", None)
     nb.metadata[MARK] = md.name
@@ -479,6 +509,103 @@ def twin_of(md: Path, book: Book | None = None) -> str:
     for i, cell in enumerate(nb.cells):  # stable ids so unchanged pages give identical files
         cell["id"] = f"c{i:03d}"
     return jupytext.writes(nb, fmt="ipynb")
+
+
+def lab_with_setup(path: Path) -> str:
+    """A lab notebook whose set-up cell (the first code cell, tag ``kvmlab-setup``) is :data:`SETUP`."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "kvmlab-setup" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        cell = nbformat.v4.new_code_cell(SETUP)
+        first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+        nb.cells.insert(first_code, cell)
+    cell.source = SETUP
+    cell.metadata["tags"] = list(SETUP_TAGS)
+    cell.outputs = []
+    cell.execution_count = None
+    for i, c in enumerate(nb.cells):
+        c["id"] = c.get("id") or f"c{i:03d}"
+    return nbformat.writes(nb) + "\n"
+
+
+ANSWER, GRADE, HINTS, PREAMBLE = "answer", "grade", "hints", "preamble"
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.metadata.get("tags", []))
+
+
+def _set_tag(cell, tag: str, drop: tuple[str, ...] = ("starter",)) -> None:
+    tags = [t for t in _tags(cell) if t not in drop]
+    if tag not in tags:
+        tags.append(tag)
+    cell.metadata["tags"] = tags
+
+
+def grade_source(lab) -> str:
+    """The grade cell: the sealed registry, on the class (or function) the lab names."""
+    what = lab.names[0] if len(lab.names) == 1 else "globals()"
+    return f'from kvmlab.labs import grade\n\nreport = grade("{lab.id}", {what})\nreport'
+
+
+def lab_from_registry(nb, lab) -> None:
+    """Make ``nb``'s preamble, answer and grade cells the registry's; tag the hint cells.
+
+    The answer cell is the one tagged ``answer`` (or, in older notebooks, ``starter``, or else
+    the first cell defining what the lab names); the
+    preamble is the code cell just before it unless that is the set-up cell; the grade cell is
+    the one tagged ``grade`` or else the first code cell after the answer.
+    """
+    cells = nb.cells
+    idx = [i for i, c in enumerate(cells) if c.cell_type == "code"
+           and (ANSWER in _tags(c) or "starter" in _tags(c))]
+    if not idx:  # an untagged notebook: the cell that defines what the lab names
+        defines = re.compile(r"^(class|def)\s+(" + "|".join(map(re.escape, lab.names)) + r")\b", re.M)
+        idx = [i for i, c in enumerate(cells) if c.cell_type == "code" and defines.search(c.source)][:1]
+    if not idx:
+        raise SystemExit(f"pair_notebooks: {lab.notebook}: no cell tagged answer (or starter)")
+    a = idx[0]
+    for i in reversed(idx[1:]):  # one answer cell holds the whole starter
+        del cells[i]
+    cells[a].source = lab.starter.rstrip("\n")
+    _set_tag(cells[a], ANSWER)
+    pre = next((i for i in range(a - 1, -1, -1) if cells[i].cell_type == "code"), None)
+    if pre is None or "kvmlab-setup" in _tags(cells[pre]):
+        cells.insert(a, nbformat.v4.new_code_cell(""))
+        pre, a = a, a + 1
+    cells[pre].source = lab.preamble.rstrip("\n")
+    _set_tag(cells[pre], PREAMBLE)
+    g = next((i for i, c in enumerate(cells) if c.cell_type == "code" and GRADE in _tags(c)), None)
+    if g is None:
+        g = next((i for i in range(a + 1, len(cells)) if cells[i].cell_type == "code"), None)
+    if g is None:
+        cells.append(nbformat.v4.new_code_cell(""))
+        g = len(cells) - 1
+    cells[g].source = grade_source(lab)
+    _set_tag(cells[g], GRADE)
+    for c in cells:
+        if c.cell_type == "markdown" and re.search(r"<summary>\s*Hint|^#+\s*Hints?\b", c.source, re.M):
+            _set_tag(c, HINTS)
+
+
+def lab_notebook(path: Path) -> str:
+    """A lab notebook with the shared set-up cell and, once kvmlab.labs exists, the registry's cells."""
+    text = lab_with_setup(path)
+    try:
+        from kvmlab import labs
+    except ImportError:
+        return text
+    lab = next((x for x in labs.LABS.values() if Path(x.notebook).name == path.name), None) \
+        if isinstance(labs.LABS, dict) else next((x for x in labs.LABS if Path(x.notebook).name == path.name), None)
+    if lab is None:
+        return text
+    nb = nbformat.reads(text, as_version=4)
+    lab_from_registry(nb, lab)
+    for i, c in enumerate(nb.cells):
+        c["id"] = c.get("id") or f"c{i:03d}"
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    return nbformat.writes(nb) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         if is_notebook_page(md):
             wanted[md.with_suffix(".ipynb")] = twin_of(md, book)
     bad = []
+    for lab in sorted((ROOT / "notebooks").glob("lab*.ipynb")):
+        wanted[lab] = lab_notebook(lab)
     for path, text in wanted.items():
         old = path.read_text(encoding="utf-8") if path.exists() else None
         if old != text:
@@ -512,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in bad:
         print(f"pair_notebooks: {verb}: {p.relative_to(ROOT)}")
     if not bad:
-        print(f"pair_notebooks: {len(wanted)} notebook twins up to date")
+        print(f"pair_notebooks: {len(wanted)} notebook twins and labs up to date")
     return 1 if (a.check and bad) else 0
 
 

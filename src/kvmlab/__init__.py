@@ -15,4 +15,10 @@ from .api import check, list_models, load, model, replay
 from .engine import KvmlabError, Result, Violation
 
 __version__ = "0.1.0"
-__all__ = ["KvmlabError", "Result", "Violation", "check", "list_models", "load", "model", "replay"]
+__all__ = ["KvmlabError", "Result", "Violation", "check", "explore", "list_models", "load", "model", "replay"]
+
+
+def explore(model, variant=None, **kw):
+    """A control panel (ipywidgets): variant, configs and params that re-run the explorer on change."""
+    from .widgets.panel import explore as _explore
+    return _explore(model, variant, **kw)

@@ -421,6 +421,7 @@ def grade(model, variant: str | Variant, *, params: dict | list[dict] | None = N
     out: list[Run] = []
     reached: dict[tuple[type, int], bool] = {}
     full_runs = 0
+    stalled: LearnerError | None = None
     for spec in runs:
         try:
             sys = System(cls, variant, spec.config, spec.params)
@@ -433,10 +434,17 @@ def grade(model, variant: str | Variant, *, params: dict | list[dict] | None = N
         config = {k: sys.config[k] for k in spec.config}
         ex = Explorer(sys, max_states=max_states, max_seconds=max_seconds, fairness=fairness,
                       liveness=spec.progress, step_timeout=step_timeout)
+        if stalled is not None:  # a step already never returned: it would not here either
+            out.append(Run(config, dict(sys.params), ERROR, error=stalled, system=sys, progress=spec.progress,
+                           fairness=ex.fairness, note="not run: a step did not return in an earlier configuration"))
+            continue
         try:
             res = ex.run()
         except StepCrash as c:
-            out.append(Run(config, dict(sys.params), ERROR, error=LearnerError.from_crash(c), system=sys,
+            err = LearnerError.from_crash(c)
+            if c.timeout:
+                stalled = err
+            out.append(Run(config, dict(sys.params), ERROR, error=err, system=sys,
                            progress=spec.progress, fairness=ex.fairness, note=spec.note))
             continue
         except KvmlabError as e:  # the learner's code broke a rule of the model outside a step

@@ -39,19 +39,26 @@ def _tests(d: dict) -> list[dict]:
 
 
 def gradescope(d: dict) -> dict:
-    """Gradescope's autograder ``results.json``: score, max_score, one test per configuration and property."""
+    """Gradescope's autograder ``results.json``: the whole verdict, then one test per configuration and property."""
     tests = _tests(d)
     if not tests:  # the submission could not be graded at all
         return {"score": 0, "max_score": 1, "output": d.get("message", ""), "stdout_visibility": "visible",
                 "tests": [{"name": "submission", "score": 0, "max_score": 1, "output": d.get("message", ""),
                            "visibility": "visible", "status": "failed"}]}
+    # partial credit per configuration and property, but the whole verdict weighs as much as all of
+    # them: an answer that breaks anything scores at most half
+    n = len(tests)
+    whole = {"name": "every property in every configuration (the lab's verdict)", "score": n if d["passed"] else 0,
+             "max_score": n, "output": d.get("message", ""), "visibility": "visible",
+             "status": "passed" if d["passed"] else "failed"}
+    parts = [{"name": t["name"], "score": 1 if t["ok"] else 0, "max_score": 1, "output": t["output"],
+              "visibility": "visible", "status": "passed" if t["ok"] else "failed"} for t in tests]
     return {
-        "score": sum(1 for t in tests if t["ok"]),
-        "max_score": len(tests),
+        "score": whole["score"] + sum(p["score"] for p in parts),
+        "max_score": 2 * n,
         "output": d.get("message", ""),
         "stdout_visibility": "visible",
-        "tests": [{"name": t["name"], "score": 1 if t["ok"] else 0, "max_score": 1, "output": t["output"],
-                   "visibility": "visible", "status": "passed" if t["ok"] else "failed"} for t in tests],
+        "tests": [whole, *parts],
     }
 
 

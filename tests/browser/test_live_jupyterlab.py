@@ -39,6 +39,8 @@ CELLS = [
     "Stepper('lost_update', 'plain', goal='Lose an update.', goal_property='no_lost_update')",
     "import os\n\nos.environ['KVMLAB_LIVE'] = 'widget'\n"
     "Stepper('lost_update', 'plain', goal_property='no_lost_update')",
+    # the classroom control panel: variant, configs and params re-run the explorer
+    "import kvmlab\n\nkvmlab.explore('lost_update')",
 ]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
@@ -220,6 +222,47 @@ def test_live_stepper_in_jupyterlab(page, lab):
     pg.screenshot(path="/tmp/kvmlab-live-jupyterlab-page.png")
     errors = [e for e in pg.errors if "model not found" not in e]
     assert not errors, f"console errors after the reload: {errors}"
+
+
+@pytest.mark.browser
+def test_control_panel_in_jupyterlab(page, lab):
+    """kvmlab.explore(): pick another variant in the panel, see the verdict and the stepper change."""
+    pg = page
+    seen = len(pg.errors)
+    _open(pg, lab)
+    pg.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60000)
+    # the saved notebook may hold an earlier panel (a widget view with no model): clear it first
+    pg.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    pg.wait_for_function("() => !document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .kvmlab-panel')",
+                         timeout=10000)
+    pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    panel = pg.locator(f"{PANEL} .jp-CodeCell").nth(2).locator(".kvmlab-panel")
+    verdict = panel.locator(".kvmlab-panel-verdict")
+    # the verdict line is re-rendered on every change: wait by text, never on an old element
+    panel.locator(".kvmlab-panel-verdict", has_text="breaks no_lost_update").wait_for(timeout=60000)
+    assert "cpus=2" in verdict.inner_text()
+    panel.locator(".kvmlab-stepper .ks-cpu").first.wait_for(timeout=30000)
+    assert "Shortest counterexample" in panel.inner_text()
+
+    panel.locator("select").first.select_option(label="spinlock")
+    panel.locator(".kvmlab-panel-verdict", has_text="all properties hold").wait_for(timeout=30000)
+    assert "spinlock" in verdict.inner_text()
+    pg.wait_for_function("() => { const p = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+                         ".kvmlab-panel'); return p.length === 1 && "
+                         "!p[0].innerText.includes('Shortest counterexample'); }", timeout=10000)
+    st = panel.locator(".kvmlab-stepper")
+    st.locator(".ks-cpu").first.wait_for(timeout=30000)
+    assert "spin_lock(&lock);" in st.inner_text()
+
+    # a parameter: 3 CPUs (the slider's handle, moved with the keyboard)
+    slider = panel.locator(".widget-slider", has_text="cpus").locator(".noUi-handle, .slider-handle, [role=slider]")
+    slider.first.focus()
+    pg.keyboard.press("ArrowRight")
+    panel.locator(".kvmlab-panel-verdict", has_text="cpus=3").wait_for(timeout=30000)
+    assert "all properties hold" in verdict.inner_text()
+    panel.screenshot(path="/tmp/kvmlab-live-jupyterlab-panel.png")
+    errors = [e for e in pg.errors[seen:] if "model not found" not in e]
+    assert not errors, f"console errors: {errors}"
 
 
 # -- the live mime bundle, without a front end ------------------------------------------------------

@@ -19,10 +19,16 @@ A step that raises, or does not return within ``step_timeout`` seconds, ends
 the search with :class:`~kvmlab.engine.errors.StepCrash`, which names the
 thread, the step, its C line and the shortest schedule reaching it. Ctrl-C
 ends it with a partial result (``stopped_by="interrupted"``).
+
+The search loop below is the reference, in pure Python (the one Pyodide
+runs); when the optional compiled core is built, :mod:`.ccore` runs the
+same search with the loop in C and finds the same states, transitions and
+counterexamples. Steps run through :class:`~.packed.Packed`'s memos.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from array import array
@@ -32,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import Blocked, KvmlabError, StepCrash, StepTimeout, ToolError
 from .model import Model
-from .packed import BITS, MASK, Packed
+from .packed import BITS, MASK, MEMOS, Packed
 from .trace import Trace, replay_moves
 from .watchdog import Watchdog, check_limit
 from .world import System, parse_move
@@ -123,13 +129,54 @@ class Result:
         }
 
 
+class Findings:
+    """The first (shortest) counterexample found for each property, in the order found."""
+
+    def __init__(self):
+        self.found: dict[str, tuple] = {}  # property -> (message, splat, state, extra move, kind)
+        self.order: list[str] = []
+
+    def note(self, prop, msg, splat, path_end, extra_move, kind) -> None:
+        if prop in self.found:
+            return
+        self.found[prop] = (msg, splat, path_end, extra_move, kind)
+        self.order.append(prop)
+
+
+class Search:
+    """What a search produced: the BFS tree (parent, move, depth per state) and the edges."""
+
+    def __init__(self, engine: str):
+        self.engine = engine  # "python" or "c"
+        self.parent = array("q", [-1])
+        self.pmove = array("H", [0])
+        self.move_names: list[str] = [""]
+        self.depth = array("l", [0])
+        self.nstates = 1
+        self.transitions = 0
+        self.complete = True
+        self.stopped: str | None = None
+        self.crash = None
+        self.rows: dict | None = None
+        self.masks: dict | None = None
+
+    def max_depth(self) -> int:
+        return max(self.depth)
+
+    def lasso(self, fairness: str):
+        """A reachable cycle breaking ``terminates`` under ``fairness``, or None (see find_fair_cycle)."""
+        rows, masks = self.rows, self.masks
+        succ = [[(j, t, mv) for j, t, mv, _ in rows.get(v, ())] for v in range(self.nstates)]
+        return find_fair_cycle(succ, [masks.get(v, 0) for v in range(self.nstates)], fairness)
+
+
 class Explorer:
     """Breadth-first search over a :class:`System`'s state graph."""
 
     def __init__(self, system: System, *, max_states: int = 2_000_000, max_seconds: float | None = None,
                  reduction: bool = True, fairness: str | None = None, liveness: bool | None = None,
                  progress: Callable[[int, int], None] | None = None, record: bool = False,
-                 step_timeout: float | None = STEP_TIMEOUT):
+                 step_timeout: float | None = STEP_TIMEOUT, memo: str = "readset"):
         self.sys = system
         self.model = system.model
         if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
@@ -152,53 +199,79 @@ class Explorer:
             # check never uses them. Merging local steps keeps every lasso: they are always
             # enabled, deterministic and invisible to the other threads (checked as they run).
             self.reduction = "local"
+        if memo not in MEMOS:
+            raise KvmlabError(f"memo {memo!r}: use one of {', '.join(MEMOS)}")
+        self.memo = memo
         self.progress = progress
         self.record = record
         self.graph: dict | None = None
 
     def run(self) -> Result:
+        """Search, then judge progress, then spell out each counterexample."""
+        t0 = time.perf_counter()
+        pk = Packed(self.sys, merge=self.reduction, memo=self.memo)  # merge: True (full), "local" or False
+        found = Findings()
+        init = pk.pack(self.sys.initial)
+        for prop, msg in pk.invariants(init, self.model):
+            found.note(prop, msg, None, 0, None, "invariant")
+        dog = Watchdog(self.step_timeout)
+        dog.__enter__()
+        try:
+            if self.use_c():
+                from . import ccore
+                sr = ccore.search(self, pk, found, init, t0)
+            else:
+                sr = self._search(pk, found, init, t0)
+        except MemoryError:
+            raise ToolError("out of memory during the search") from None
+        finally:
+            dog.__exit__(None, None, None)
+        self.engine = sr.engine
+        if sr.crash is not None:
+            raise self._crash(sr.crash, path_to_fn(sr.parent, sr.pmove, sr.move_names))
+        self.stats = {"memo_entries": len(pk.memo) + len(pk.memo2), "memo_misses": pk.memo_misses,
+                      "step_runs": pk.step_runs, "readset_hits": pk.l2_hits, "readset_conflicts": pk.l2_conflicts,
+                      "global_parts": len(pk.gl), "thread_parts": sum(len(t) for t in pk.tl), "engine": sr.engine}
+        lasso = None
+        if self.liveness and sr.complete and PROGRESS not in found.found:
+            lasso = sr.lasso(self.fairness)
+            if lasso is not None:
+                found.note(PROGRESS, "", None, lasso[0], None, "lasso")
+        seconds = time.perf_counter() - t0
+        return self._result(pk, sr, found, lasso, seconds)
+
+    def use_c(self) -> bool:
+        """Is the compiled core used for this search (not for record=True, memo="off" or KVMLAB_PURE=1)?"""
+        if self.record or self.memo == "off" or os.environ.get("KVMLAB_PURE", "") not in ("", "0"):
+            return False
+        from . import ccore
+        return ccore.available()
+
+    def _search(self, pk: Packed, found: Findings, init: int, t0: float) -> Search:
+        """The breadth-first search in pure Python (the reference; the one Pyodide runs)."""
         sys = self.sys
         model = self.model
-        t0 = time.perf_counter()
-        pk = Packed(sys, merge=self.reduction)  # True (full), "local" or False
-        init = pk.pack(sys.initial)
+        note = found.note
         seen: dict[int, int] = {init: 0}
-        parent = array("q", [-1])
-        pmove = array("H", [0])
-        move_names: list[str] = [""]
+        sr = Search("python")
+        parent, pmove, move_names, depth = sr.parent, sr.pmove, sr.move_names, sr.depth
         move_ids: dict[str, int] = {}
-        depth = array("l", [0])
-        found: dict[str, tuple] = {}
-        order: list[str] = []
-        live = self.liveness
         record = self.record
-        # record=True keeps the whole graph (for the stepper and diagrams): states in index
-        # order, each expanded state's edges with their reports, why threads could not move,
-        # and what each state breaks
-        # (the termination check needs the edges too, and which threads could move where)
-        keep_rows = live or record
+        # the termination check needs the edges and which threads could move where; record=True
+        # keeps the whole graph (for the stepper and diagrams): states in index order, each expanded
+        # state's edges with their reports, why threads could not move, and what each state breaks
+        keep_rows = self.liveness or record
         rec_states = [init]
         rows: dict[int, list[tuple]] = {}  # state -> [(target, tid, move, reports)]
         masks: dict[int, int] = {}  # state -> bit set of the threads that could move
         rec_blocked: dict[int, dict[int, str]] = {}
         rec_bad: dict[int, list[tuple[str, str, str]]] = {}
+        if record:
+            for prop in found.order:
+                if found.found[prop][2] == 0 and found.found[prop][4] == "invariant":
+                    rec_bad.setdefault(0, []).append((prop, found.found[prop][0], "invariant"))
         terminal = set()
         transitions = 0
-        maxd = 0
-        complete = True
-        stopped = None
-
-        def note(prop, msg, splat, path_end, extra_move, kind):
-            if prop in found:
-                return
-            found[prop] = (msg, splat, path_end, extra_move, kind)
-            order.append(prop)
-
-        for prop, msg in pk.invariants(init, model):
-            note(prop, msg, None, 0, None, "invariant")
-            if record:
-                rec_bad.setdefault(0, []).append((prop, msg, "invariant"))
-
         q = deque([(init, 0)])
         check_every = 256
         invariants = pk.invariants
@@ -207,9 +280,6 @@ class Explorer:
         raw = pk.raw
         memo_get = pk.memo.get
         shifts = [BITS * (t + 1) for t in range(nthreads)]
-        crash = None
-        dog = Watchdog(self.step_timeout)
-        dog.__enter__()
         try:
             while q:
                 s, i = q.popleft()
@@ -228,7 +298,7 @@ class Explorer:
                         try:
                             r = raw(s, tid)
                         except (Exception, StepTimeout) as e:  # a step raised or never returned
-                            crash = (i, s, tid, e)
+                            sr.crash = (i, s, tid, e)
                             break
                     if r.__class__ is str:
                         if blocked is None:
@@ -279,54 +349,27 @@ class Explorer:
                     masks[i] = mask
                 if record and blocked:
                     rec_blocked[i] = blocked
-                if not nouts:
-                    w = pk.world(s)
-                    bad_here = []
-                    if blocked:
-                        prop, msg = model.stuck_message(w, blocked)
-                        note(prop, msg, None, i, None, "stuck")
-                        bad_here.append((prop, msg, "stuck"))
-                    for prop, msg in model.end_checks(w):
-                        note(prop, msg, None, i, None, "end")
-                        bad_here.append((prop, msg, "end"))
+                if not nouts and sr.crash is None:
+                    bad_here = self._terminal(pk, found, s, i, blocked)
                     if record and bad_here:
                         rec_bad.setdefault(i, []).extend(bad_here)
-                if crash is not None:
+                if sr.crash is not None:
                     break
                 if len(parent) >= self.max_states and q:
-                    complete, stopped = False, f"max states ({self.max_states})"
+                    sr.complete, sr.stopped = False, f"max states ({self.max_states})"
                     break
-                if (i & (check_every - 1)) == 0:
-                    if self.progress:
-                        self.progress(len(parent), transitions)
-                    if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
-                        complete, stopped = False, f"time limit ({self.max_seconds:g} s)"
-                        break
+                if (i & (check_every - 1)) == 0 and self._limits(sr, len(parent), transitions, t0):
+                    break
         except KeyboardInterrupt:
-            complete, stopped = False, "interrupted"
+            sr.complete, sr.stopped = False, "interrupted"
         except MemoryError:
             n = len(parent)
             seen = q = rows = masks = None  # noqa: F841 - free memory before reporting
             raise ToolError(f"out of memory after {n} states") from None
-        finally:
-            dog.__exit__(None, None, None)
-        if crash is not None:
-            raise self._crash(crash, path_to_fn(parent, pmove, move_names))
-        nstates = len(parent)
-        maxd = max(depth)
-        reached = {tid: {tup[0] for tup in pk.tl[tid][1:]} for tid in range(nthreads)}
-        self.stats = {"memo_entries": len(pk.memo) + len(pk.memo2), "memo_misses": pk.memo_misses,
-                      "global_parts": len(pk.gl), "thread_parts": sum(len(t) for t in pk.tl)}
-
-        lasso = None
-        if live and complete and "terminates" not in found:
-            succ = [[(j, t, mv) for j, t, mv, _ in rows.get(v, ())] for v in range(nstates)]
-            lasso = find_fair_cycle(succ, [masks.get(v, 0) for v in range(nstates)], self.fairness)
-            if lasso is not None:
-                prefix_end, cycle = lasso
-                note("terminates", "", None, prefix_end, None, "lasso")
-        seconds = time.perf_counter() - t0
         del seen
+        nstates = len(parent)
+        sr.nstates, sr.transitions = nstates, transitions
+        sr.rows, sr.masks = rows, masks
         if record:
             self.graph = {"keys": [pk.unpack(x) for x in rec_states],
                           "rows": [rows.get(i, []) for i in range(nstates)],
@@ -334,11 +377,40 @@ class Explorer:
                           "bad": rec_bad, "fatal": set(terminal),
                           "parent": list(parent), "pmove": [move_names[m] if k else None
                                                             for k, m in enumerate(pmove)]}
+        return sr
 
-        path_to = path_to_fn(parent, pmove, move_names)
+    def _terminal(self, pk: Packed, found: Findings, s: int, i: int, blocked: dict | None) -> list:
+        """Judge a state where no thread can move: stuck (who waits for what) and the end checks."""
+        model = self.model
+        w = pk.world(s)
+        bad_here = []
+        if blocked:
+            prop, msg = model.stuck_message(w, blocked)
+            found.note(prop, msg, None, i, None, "stuck")
+            bad_here.append((prop, msg, "stuck"))
+        for prop, msg in model.end_checks(w):
+            found.note(prop, msg, None, i, None, "end")
+            bad_here.append((prop, msg, "end"))
+        return bad_here
+
+    def _limits(self, sr: Search, nstates: int, transitions: int, t0: float) -> bool:
+        """Report progress; True (and the reason in ``sr``) when the time limit has passed."""
+        if self.progress:
+            self.progress(nstates, transitions)
+        if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
+            sr.complete, sr.stopped = False, f"time limit ({self.max_seconds:g} s)"
+            return True
+        return False
+
+    def _result(self, pk: Packed, sr: Search, found: Findings, lasso, seconds: float) -> Result:
+        """The Result: each counterexample spelled out C line by C line and replayed."""
+        sys = self.sys
+        nthreads = sys.nthreads
+        reached = {tid: {tup[0] for tup in pk.tl[tid][1:]} for tid in range(nthreads)}
+        path_to = path_to_fn(sr.parent, sr.pmove, sr.move_names)
         violations = []
-        for prop in order:
-            msg, splat, end, extra, kind = found[prop]
+        for prop in found.order:
+            msg, splat, end, extra, kind = found.found[prop]
             sched = path_to(end)
             if extra is not None:
                 sched.append(extra)
@@ -355,12 +427,13 @@ class Explorer:
                 msg = self._lasso_message(sched, loop_start)
             trace = replay_moves(sys, sched)
             violations.append(Violation(prop, msg, splat, sched, trace.to_json()["steps"], kind, loop_start))
+        live = self.liveness
         return Result(
-            model=type(model).name, variant=sys.variant.name, config=dict(sys.config),
-            params=dict(sys.params), complete=complete, states=nstates, transitions=transitions,
-            depth=maxd, seconds=seconds, violations=violations, stopped_by=stopped,
+            model=type(self.model).name, variant=sys.variant.name, config=dict(sys.config),
+            params=dict(sys.params), complete=sr.complete, states=sr.nstates, transitions=sr.transitions,
+            depth=sr.max_depth(), seconds=seconds, violations=violations, stopped_by=sr.stopped,
             reduction=self.reduction, fairness=self.fairness if live else "none",
-            properties=property_names(type(model), live), progress=live, reached=reached,
+            properties=property_names(type(self.model), live), progress=live, reached=reached,
         )
 
     def _crash(self, crash, path_to) -> StepCrash:
@@ -487,19 +560,25 @@ def _sccs(n: int, succ: list[list[int]], allowed: Callable[[int], bool]) -> list
     return out
 
 
-def find_fair_cycle(succ, enabled_mask, fairness: str):
+def find_fair_cycle(succ, enabled_mask, fairness: str, comps=None, n: int | None = None):
     """A reachable cycle with an unfinished thread that the fairness allows.
 
     ``succ[v]`` lists ``(u, tid, move)`` edges. Returns ``(entry, moves)``
     (the cycle as schedule items from state ``entry``) or None. Strong
     fairness uses the Emerson-Lei refinement: drop the states where a thread
     that never moves inside the component is enabled, and recurse.
+    ``comps`` (with ``n`` states): the strongly connected components with a
+    cycle, in the order :func:`_sccs` finds them over the whole graph; then
+    ``succ`` and ``enabled_mask`` need only their states (dicts will do).
     """
-    n = len(succ)
-    plain = [[u for u, _, _ in row] for row in succ]
+    if comps is None:
+        n = len(succ)
+        plain = [[u for u, _, _ in row] for row in succ]
+    else:
+        plain = {v: [u for u, _, _ in row] for v, row in succ.items()}
 
-    def fair_component(nodes):
-        for comp in _sccs(n, plain, nodes.__contains__):
+    def fair_component(nodes, top=None):
+        for comp in (top if top is not None else _sccs(n, plain, nodes.__contains__)):
             cs = set(comp)
             taken = 0
             for v in comp:
@@ -530,7 +609,7 @@ def find_fair_cycle(succ, enabled_mask, fairness: str):
                     return r
         return None
 
-    found = fair_component(set(range(n)))
+    found = fair_component(None, comps) if comps is not None else fair_component(set(range(n)))
     if found is None:
         return None
     cs, taken = found

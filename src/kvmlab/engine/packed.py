@@ -11,12 +11,24 @@ on nothing else. So outcomes are memoised on ``(t, global id, own id)``:
 the same step from the same global state and the same thread state is run
 once, whatever the other threads are doing. This changes no verdict: the
 graph explored is exactly the same.
+
+On a miss there is a second memo, on what the step read: while a step runs,
+the World records every shared field, object and other thread it reads
+(:class:`~kvmlab.engine.world.Shared`, :class:`~kvmlab.engine.world.Threads`),
+and its outcome is stored as the values it wrote, keyed on the thread's own
+part and the values of those reads only. A later miss that agrees on them
+would run the same code on the same values, so it re-uses the writes
+instead of running the step. ``memo="state"`` keeps only the first memo,
+``memo="off"`` runs every step every time (the reference the tests compare
+with).
 """
 
 from __future__ import annotations
 
 from .errors import KvmlabError
-from .world import FINISHED, System, World
+from .world import ALL_OBJECTS, ALL_SHARED, ALL_THREADS, FINISHED, ReadLog, System, World, oids_in
+
+MEMOS = ("readset", "state", "off")
 
 BITS = 24
 MASK = (1 << BITS) - 1
@@ -25,9 +37,18 @@ MASK = (1 << BITS) - 1
 class Packed:
     """Interning tables, packing, and memoised successors of a System."""
 
-    def __init__(self, sys: System, merge: bool = False):
+    def __init__(self, sys: System, merge: bool = False, memo: str = "readset"):
+        if memo not in MEMOS:
+            raise KvmlabError(f"memo {memo!r}: use one of {', '.join(MEMOS)}")
         self.sys = sys
         self.merge = merge
+        self.memo_kind = memo
+        self.l2: dict[tuple[int, int], object] = {}  # (tid, own id) -> decision tree over what it read
+        self.l2_hits = 0
+        self.l2_conflicts = 0  # read sequences that disagreed with the tree (must stay 0)
+        self.step_runs = 0  # outcomes computed by running the step
+        self._objd: dict[int, dict] = {}  # global id -> {object id: fields}
+        self._oids: dict[tuple[int, int], frozenset] = {}  # (thread, own id) -> object ids it holds
         self.n = sys.nthreads
         self.gid: dict[tuple, int] = {}
         self.gl: list[tuple] = []
@@ -85,6 +106,10 @@ class Packed:
         own = (s >> shift) & MASK
         if own == 0:
             return None
+        if self.memo_kind == "off":
+            self.memo_misses += 1
+            r, kind, _ = self._compute(s, tid, "none")
+            return r if r.__class__ is str else ("full", r)
         mk = ((((s & MASK) << BITS) | own) << 6) | tid
         r = self.memo.get(mk)
         if r is not None and r.__class__ is not tuple:
@@ -123,8 +148,8 @@ class Packed:
             out.append((move, s2, evs))
         return out
 
-    def _compute(self, s: int, tid: int):
-        """Run ``tid``'s step from ``s``; returns (outcome, kind, touched).
+    def _compute(self, s: int, tid: int, force: str | None = None):
+        """Run ``tid``'s step from ``s`` (or re-use a read-set memo entry); returns (outcome, kind, touched).
 
         kind ``"own"``: the step looked at no other thread, the outcome is
         ``[(move, global id, own id, events)]`` (or the blocked reason);
@@ -133,7 +158,21 @@ class Packed:
         ...), events)]``; ``"none"``: not memoisable, ``[(move, successor,
         events)]``.
         """
-        worlds, why = self.sys.attempts(self.unpack(s), tid, self.merge)
+        use_l2 = self.memo_kind == "readset" and force is None
+        if use_l2:
+            hit = self._l2_get(s, tid)
+            if hit is not None:
+                self.l2_hits += 1
+                return self._outcome(s, tid, *hit)
+        self.step_runs += 1
+        key = self.unpack(s)
+        rec = ReadLog()
+        sys = self.sys
+        sys._rec = rec
+        try:
+            worlds, why = sys.attempts(key, tid, self.merge)
+        finally:
+            sys._rec = None
         touched: set[int] = set()
         kind = "own"
         for item in worlds:
@@ -143,9 +182,25 @@ class Packed:
             elif w._other and kind == "own":
                 kind = "dep"
             touched |= w.touched
-        if why is not None:
-            return why, kind, tuple(sorted(touched))
+        # reads of other threads outside thread()/done() (kernel hooks, the reduction) count too
+        if ALL_THREADS in rec:
+            touched |= set(range(self.n))
+        touched |= {x for x in rec if x.__class__ is int}
+        touched |= {x[1] for x in rec if x.__class__ is tuple and x[0] == "oids"}
+        touched.discard(tid)
+        if touched and kind == "own":
+            kind = "dep"
+        if force is not None:
+            kind = force
         deps = tuple(sorted(touched))
+        if why is not None:
+            if use_l2:
+                self._l2_put(s, tid, rec, (why, kind, deps, None))
+            return why, kind, deps
+        if use_l2:
+            branches = self._deltas(key, tid, worlds)
+            if branches is not None:
+                self._l2_put(s, tid, rec, (None, kind, deps, branches))
         out = []
         for move, w in worlds:
             k = w.key()
@@ -157,6 +212,164 @@ class Packed:
                             tuple((j, self._t(j, k[2 + j])) for j in deps), evs))
             else:
                 out.append((move, self.pack(k), evs))
+        return out, kind, deps
+
+    # -- the read-set memo ---------------------------------------------------------
+    # For each (thread, own part), a decision tree: a node is ``[location, {value: child}]``,
+    # a leaf is the outcome. The first location a step reads depends only on its own part;
+    # each next one only on the values read before it; so walking the tree from a state
+    # reads exactly what the step would, and a leaf is the step's outcome from that state.
+    # Locations: a shared field's index (>= 0), another thread ``j`` as ``-(j + 1)``,
+    # ``("o", id)`` an object (None if absent), ``("oids", j)`` the object ids thread j holds,
+    # ``ALL_SHARED``/``ALL_OBJECTS``/``ALL_THREADS``.
+    def _objects(self, gid: int) -> dict:
+        d = self._objd.get(gid)
+        if d is None:
+            d = self._objd[gid] = dict(self.gl[gid][1])
+        return d
+
+    def _value(self, s: int, loc):
+        if loc.__class__ is int:
+            if loc >= 0:
+                return self.gl[s & MASK][0][loc]
+            return (s >> (BITS * -loc)) & MASK
+        if loc is ALL_SHARED:
+            return self.gl[s & MASK][0]
+        if loc is ALL_OBJECTS:
+            return self.gl[s & MASK][1]
+        if loc is ALL_THREADS:
+            return s >> BITS
+        if loc[0] == "oids":  # the object ids thread j holds (what the reduction's reachability reads)
+            j = loc[1]
+            tj = (s >> (BITS * (j + 1))) & MASK
+            r = self._oids.get((j, tj))
+            if r is None:
+                r = self._oids[(j, tj)] = oids_in(self.tl[j][tj])
+            return r
+        return self._objects(s & MASK).get(loc[1])
+
+    def _locations(self, tid: int, rec) -> list:
+        idx = self.sys._shared_index
+        out = []
+        for k in rec:
+            c = k.__class__
+            if c is str:
+                i = idx.get(k)
+                if i is not None:  # an undeclared name reads as absent in every state
+                    out.append(i)
+            elif c is int:
+                if k != tid:
+                    out.append(-(k + 1))
+            elif k == ALL_SHARED:
+                out.append(ALL_SHARED)
+            elif k == ALL_OBJECTS:
+                out.append(ALL_OBJECTS)
+            elif k == ALL_THREADS:
+                out.append(ALL_THREADS)
+            else:
+                out.append(k)
+        return out
+
+    def _l2_get(self, s: int, tid: int):
+        node = self.l2.get((tid, (s >> (BITS * (tid + 1))) & MASK))
+        value = self._value
+        while node is not None:
+            if node.__class__ is tuple:
+                return node
+            node = node[1].get(value(s, node[0]))
+        return None
+
+    def _l2_put(self, s: int, tid: int, rec, entry) -> None:
+        locs = self._locations(tid, rec)
+        key = (tid, (s >> (BITS * (tid + 1))) & MASK)
+        if not locs:
+            self.l2[key] = entry
+            return
+        node = self.l2.get(key)
+        if node is None:
+            node = self.l2[key] = [locs[0], {}]
+        for n, loc in enumerate(locs):
+            if node.__class__ is tuple or node[0] != loc:
+                # the same values were read but the step went elsewhere: something it depends
+                # on escaped the recorder (or it is not deterministic); never memoise that
+                self.l2_conflicts += 1
+                return
+            v = self._value(s, loc)
+            nxt = node[1].get(v)
+            if nxt is None:
+                nxt = entry if n + 1 == len(locs) else [locs[n + 1], {}]
+                node[1][v] = nxt
+            node = nxt
+        if node is not entry:
+            self.l2_conflicts += 1
+
+    def _deltas(self, key: tuple, tid: int, worlds):
+        """Each outcome as what it wrote: (move, shared writes, object writes, own part, other threads, events).
+
+        None if an outcome cannot be described so (its shared fields are not the declared ones).
+        """
+        sys = self.sys
+        nsh = len(sys.shared_names)
+        idx = sys._shared_index
+        out = []
+        for move, w in worlds:
+            k = w.key()
+            if len(k[0]) != nsh:
+                return None
+            sh0, sh1 = key[0], k[0]
+            shd = tuple((i, sh1[i]) for i in sorted({idx[f] for f in w.sh.wlog if f in idx}
+                                                     | {i for i in range(nsh) if sh0[i] != sh1[i]}))
+            if k[1] is key[1] or k[1] == key[1]:
+                obd = ()
+            else:
+                o0, o1 = dict(key[1]), dict(k[1])
+                obd = tuple((o, o1.get(o)) for o in sorted(set(o0) | set(o1)) if o0.get(o) != o1.get(o))
+            others = tuple((j, k[2 + j]) for j in range(self.n)
+                           if j != tid and (k[2 + j] != key[2 + j] or j in w.touched))
+            out.append((move, shd, obd, k[2 + tid], others, tuple(w.events)))
+        return out
+
+    def _outcome(self, s: int, tid: int, why, kind: str, deps: tuple, branches):
+        """An outcome in :meth:`_compute`'s form, from a read-set memo entry applied to ``s``."""
+        if why is not None:
+            return why, kind, deps
+        gid = s & MASK
+        g = self.gl[gid]
+        out = []
+        for move, shd, obd, own, others, evs in branches:
+            if shd:
+                sh = list(g[0])
+                for i, v in shd:
+                    sh[i] = v
+                sh = tuple(sh)
+            else:
+                sh = g[0]
+            if obd:
+                od = dict(self._objects(gid))
+                for o, v in obd:
+                    if v is None:
+                        od.pop(o, None)
+                    else:
+                        od[o] = v
+                ot = tuple(sorted(od.items()))
+            else:
+                ot = g[1]
+            ng = self._g((sh, ot)) if (shd or obd) else gid
+            if kind == "own":
+                out.append((move, ng, self._t(tid, own), evs))
+                continue
+            fin = dict(others)
+            if kind == "dep":
+                # a dep thread the step did not look into (only at the objects it holds) is unchanged
+                out.append((move, ng, self._t(tid, own),
+                            tuple((j, self._t(j, fin[j]) if j in fin else (s >> (BITS * (j + 1))) & MASK)
+                                  for j in deps), evs))
+            else:
+                k = list(self.unpack(s))
+                k[0], k[1], k[2 + tid] = sh, ot, own
+                for j, v in others:
+                    k[2 + j] = v
+                out.append((move, self.pack(tuple(k)), evs))
         return out, kind, deps
 
     def world(self, s: int) -> World:

@@ -35,6 +35,129 @@ class Oid(int):
         return f"Oid({int(self)})"
 
 
+class Shared(dict):
+    """The shared fields of a World: a dict that logs what a step reads and writes.
+
+    ``rec`` (a set, while the explorer records a step's read set, else None)
+    gets the name of every field read, or ``ALL_SHARED`` when the whole dict
+    is read; ``wlog`` gets the name of every field written. Every way of
+    reading a dict goes through these methods, so no read escapes.
+    """
+
+    __slots__ = ("rec", "wlog")
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.rec = None
+        self.wlog = set()
+
+    def __getitem__(self, k):
+        if self.rec is not None:
+            self.rec.add(k)
+        return dict.__getitem__(self, k)
+
+    def get(self, k, default=None):
+        if self.rec is not None:
+            self.rec.add(k)
+        return dict.get(self, k, default)
+
+    def _all(self):
+        if self.rec is not None:
+            self.rec.add(ALL_SHARED)
+
+    def __iter__(self):
+        self._all()
+        return dict.__iter__(self)
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def copy(self):
+        self._all()
+        return dict(dict.items(self))
+
+    def __eq__(self, other):
+        self._all()
+        return dict.__eq__(self, other)
+
+    __hash__ = None
+
+    def __setitem__(self, k, v):
+        self.wlog.add(k)
+        dict.__setitem__(self, k, v)
+
+    def setdefault(self, k, default=None):
+        if self.rec is not None:
+            self.rec.add(k)
+        self.wlog.add(k)
+        return dict.setdefault(self, k, default)
+
+    def pop(self, k, *default):
+        raise ModelError(f"shared field {k!r} cannot be removed")
+
+    def __delitem__(self, k):
+        raise ModelError(f"shared field {k!r} cannot be removed")
+
+    def update(self, *a, **kw):
+        for k, v in dict(*a, **kw).items():
+            self[k] = v
+
+    def popitem(self):
+        raise ModelError("shared fields cannot be removed")
+
+    def clear(self):
+        raise ModelError("shared fields cannot be removed")
+
+
+class Threads(list):
+    """The raw thread tuples of a World: a list that logs which threads a step reads.
+
+    ``rec`` is as in :class:`Shared` (thread ids, or ``ALL_THREADS``).
+    """
+
+    __slots__ = ("rec",)
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.rec = None
+
+    def __getitem__(self, i):
+        if self.rec is not None:
+            self.rec.add(ALL_THREADS if isinstance(i, slice) else i % len(self))
+        return list.__getitem__(self, i)
+
+    def __iter__(self):
+        if self.rec is not None:
+            self.rec.add(ALL_THREADS)
+        return list.__iter__(self)
+
+    def copy(self):
+        if self.rec is not None:
+            self.rec.add(ALL_THREADS)
+        return list(list.__iter__(self))
+
+
+class ReadLog(dict):
+    """The locations a step read, in the order of their first read (``add`` records one)."""
+
+    __slots__ = ()
+    add = dict.setdefault
+
+
+ALL_SHARED = ("S*",)  # read-set entries: every shared field, every object, every thread
+ALL_OBJECTS = ("O*",)
+ALL_THREADS = ("T*",)
+
+
 class Vars(dict):
     """A dict whose items are also attributes: ``t.n`` is ``t["n"]``."""
 
@@ -87,10 +210,11 @@ class World:
         self.config = system.config
         self.params = system.params
         self.variant = system.variant
-        self.sh: dict[str, Any] = {}
+        self.sh: Shared = Shared()
+        self._rec: ReadLog | None = system._rec  # the reads being recorded (see Shared)
         self._ot: tuple = ()
         self._od: dict[int, Vars] | None = None
-        self._tt: list = []
+        self._tt: Threads = Threads()
         self._th: list = []
         self.tid = -1
         self.t: Vars | None = None
@@ -146,14 +270,21 @@ class World:
         objs = self._objs()
         oid = OBJ_RANGE * (self.tid + 1) if self.tid >= 0 else 0
         oid += 1
+        rec = self._rec
         while oid in objs:
+            if rec is not None:
+                rec.add(("o", oid))
             oid += 1
+        if rec is not None:
+            rec.add(("o", oid))
         objs[oid] = Vars(_kind=kind, **fields)
         return Oid(oid)
 
     def obj(self, oid: int) -> Vars:
         if self._watch:
             self._seen_objs.add(oid)
+        if self._rec is not None:
+            self._rec.add(("o", oid))
         try:
             return self._objs()[oid]
         except KeyError:
@@ -162,16 +293,22 @@ class World:
     def has_obj(self, oid: int) -> bool:
         if self._watch:
             self._seen_objs.add(oid)
+        if self._rec is not None:
+            self._rec.add(("o", oid))
         return oid in self._objs()
 
     def del_obj(self, oid: int) -> None:
         if self._watch:
             self._seen_objs.add(oid)
+        if self._rec is not None:
+            self._rec.add(("o", oid))
         del self._objs()[oid]
 
     def objects(self) -> dict[int, Vars]:
         if self._watch:
             self._seen_shared = True
+        if self._rec is not None:
+            self._rec.add(ALL_OBJECTS)
         return self._objs()
 
     # -- threads -------------------------------------------------------------
@@ -180,9 +317,11 @@ class World:
         if i != self.tid:
             self._other = True
             self.touched.add(i)
+            if self._rec is not None:
+                self._rec.add(i)
         th = self._th[i]
         if th is None:
-            raw = self._tt[i]
+            raw = list.__getitem__(self._tt, i)
             if raw is FINISHED:
                 return None
             th = Vars(zip(self.sys.thread_names[i], raw))
@@ -193,7 +332,9 @@ class World:
         if i != self.tid:
             self._other = True
             self.touched.add(i)
-        return self._tt[i] is FINISHED if self._th[i] is None else False
+            if self._rec is not None:
+                self._rec.add(i)
+        return list.__getitem__(self._tt, i) is FINISHED if self._th[i] is None else False
 
     @property
     def nthreads(self) -> int:
@@ -250,11 +391,13 @@ class World:
         return tuple(k for k in self.sys.thread_names[tid] if k[0] == "_" and k != "_pc")
 
     def peek_thread(self, i: int):
-        """Thread ``i``'s fields without marking the step as having looked at it."""
+        """Thread ``i``'s fields without marking the step as having looked at it (the read is recorded)."""
+        if self._rec is not None and i != self.tid:
+            self._rec.add(i)
         th = self._th[i]
         if th is not None:
             return th
-        raw = self._tt[i]
+        raw = list.__getitem__(self._tt, i)
         return None if raw is FINISHED else dict(zip(self.sys.thread_names[i], raw))
 
     def on_finish(self, tid: int, t: Vars) -> None:
@@ -269,7 +412,7 @@ class World:
 
     # -- encoding -----------------------------------------------------------
     def key(self) -> tuple:
-        sh = tuple(self.sh.values())
+        sh = tuple(dict.values(self.sh))
         if self._od is None:
             ot = self._ot
         else:
@@ -277,7 +420,7 @@ class World:
         ths = self._th
         tt = self._tt
         out = [sh, ot]
-        for i, raw in enumerate(tt):
+        for i, raw in enumerate(list.__iter__(tt)):
             th = ths[i]
             out.append(raw if th is None else tuple(th.values()))
         return tuple(out)
@@ -285,6 +428,19 @@ class World:
     def finish_current(self) -> None:
         self._tt[self.tid] = FINISHED
         self._th[self.tid] = None
+
+
+def oids_in(value) -> frozenset:
+    """The object ids in ``value`` (a thread's tuple), looking inside tuples and frozensets."""
+    out = set()
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, Oid):
+            out.add(v)
+        elif isinstance(v, tuple | frozenset):
+            todo.extend(v)
+    return frozenset(out)
 
 
 def _any(it) -> bool:
@@ -313,6 +469,7 @@ class System:
         self.params = self._parse_params(params or {})
         self.world_cls = model_cls.world or World
         self.programs: list[Program] = []
+        self._rec: ReadLog | None = None  # set while the explorer records what a step reads
         self._setting_up = True
         w = self.world_cls(self)
         w._ot = ()
@@ -322,9 +479,10 @@ class System:
         self._setting_up = False
         if not self.programs:
             raise ModelError(f"model {model_cls.name}: setup spawned no thread")
-        self.shared_names = tuple(w.sh)
+        self.shared_names = tuple(dict.keys(w.sh))
+        self._shared_index = {k: i for i, k in enumerate(self.shared_names)}
         self.thread_names = [tuple(t) for t in self._spawned]
-        w._tt = [tuple(t.values()) for t in self._spawned]
+        w._tt = Threads(tuple(t.values()) for t in self._spawned)
         w._th = [None] * len(w._tt)
         self.initial = w.key()
         del w.spawn
@@ -381,10 +539,11 @@ class System:
     # -- decoding ------------------------------------------------------------
     def load(self, key: tuple) -> World:
         w = self.world_cls(self)
-        w.sh = dict(zip(self.shared_names, key[0]))
+        w.sh = sh = Shared(zip(self.shared_names, key[0]))
         w._ot = key[1]
-        w._tt = list(key[2:])
-        w._th = [None] * len(w._tt)
+        w._tt = tt = Threads(key[2:])
+        w._th = [None] * (len(key) - 2)
+        sh.rec = tt.rec = w._rec
         return w
 
     # -- running one step ------------------------------------------------------
@@ -528,11 +687,13 @@ class System:
                 other_used = True
             else:
                 return
-            snap = (w.key(), w._other, set(w.touched), len(w.choices), len(w.events), w.merged)
+            snap = (w.key(), w._other, set(w.touched), len(w.choices), len(w.events), w.merged, set(w.sh.wlog))
             if kind == "local":
-                reach = self._reachable(w, tid)
-                seen0 = (tuple(w.sh.values()), self._visible(w, tid))
+                vis0 = self._visible(w, tid)
+                wlog0, w.sh.wlog = w.sh.wlog, set()
                 w._watch, w._seen_shared, w._seen_objs = True, False, set()
+                # every read of a shared field, also the kernel library's direct ones (w.sh[...])
+                outer_rec, w.sh.rec = w.sh.rec, ReadLog()
             other0, nch = w._other, len(w.choices)
             w.may_block = False
             try:
@@ -540,19 +701,61 @@ class System:
                     stayed = self._exec(w, tid, t)
                 finally:
                     w._watch = False
+                    if kind == "local":
+                        local_reads, w.sh.rec = w.sh.rec, outer_rec
+                        if local_reads:
+                            w._seen_shared = True
+                            if outer_rec is not None:
+                                for k in local_reads:  # in the order read, after the outer ones
+                                    outer_rec.add(k)
             except (Blocked, Oops):
                 self._restore(w, tid, snap)
                 return
             broken = (w._other != other0 or len(w.choices) != nch or w.may_block)
             if kind == "local" and not broken:
-                broken = (w.events or w._seen_shared or (w._seen_objs & reach) or w._th[tid] is None
-                          or (tuple(w.sh.values()), self._visible(w, tid)) != seen0)
+                broken = (w.events or w._seen_shared or w._th[tid] is None or self._visible(w, tid) != vis0
+                          or self._shared_changed(w, snap[0][0])
+                          or (w._seen_objs and w._seen_objs & self._reachable_in(snap[0], tid)))
+                w.sh.wlog |= wlog0
             if broken:
                 self._restore(w, tid, snap)
                 return
             w.merged += 1
             if stayed or w.events or (has_inv and self._inv_broken(w)):
                 return
+
+    def _shared_changed(self, w: World, before: tuple) -> bool:
+        """Did the step just run change a shared field (from its values ``before``)?"""
+        idx = self._shared_index
+        for k in w.sh.wlog:
+            if w._rec is not None:
+                w._rec.add(k)  # the answer depends on the field's old value
+            i = idx.get(k)
+            if i is None or dict.__getitem__(w.sh, k) != before[i]:
+                return True
+        return False
+
+    def _reachable_in(self, key: tuple, tid: int) -> set[int]:
+        """:meth:`_reachable` in state ``key``.
+
+        Recorded as a read of every shared field and object and of the object
+        ids each other thread holds (``("oids", j)``: see :func:`oids_in`),
+        which is all the answer depends on.
+        """
+        rec = self._rec
+        if rec is not None:
+            rec.add(ALL_SHARED)
+            rec.add(ALL_OBJECTS)
+            for j in range(len(key) - 2):
+                if j != tid:
+                    rec.add(("oids", j))
+        self._rec = None
+        try:
+            w = self.load(key)
+        finally:
+            self._rec = rec
+        w.tid = tid
+        return self._reachable(w, tid)
 
     def _inv_broken(self, w: World) -> bool:
         """Does an invariant break in ``w`` (mid-transaction)? Marks ``w`` if that looked at threads."""
@@ -566,10 +769,12 @@ class System:
 
     def _restore(self, w: World, tid: int, snap) -> None:
         """Undo a step tried inside a transaction (it could not join it)."""
-        key, other, touched, nch, nev, merged = snap
-        w.sh = dict(zip(self.shared_names, key[0]))
+        key, other, touched, nch, nev, merged, wlog = snap
+        w.sh = Shared(zip(self.shared_names, key[0]))
+        w.sh.wlog = wlog
         w._ot, w._od = key[1], None
-        w._tt, w._th = list(key[2:]), [None] * len(key[2:])
+        w._tt, w._th = Threads(key[2:]), [None] * len(key[2:])
+        w.sh.rec = w._tt.rec = w._rec
         w._other, w.touched, w.merged = other, touched, merged
         del w.choices[nch:]
         del w.events[nev:]

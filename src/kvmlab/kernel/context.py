@@ -156,9 +156,16 @@ class ContextMixin:
             return False
         p = self.me()
         text = splat.might_sleep(where, int(atomic), int(irqs), p.pid, p.comm,
-                                 t["_pdis"] if atomic else None)
+                                 t["_pdis"] if atomic else None, self.preempt_count(),
+                                 self.rcu_nest_depth_shown())
         self.report(prop, text, title="BUG: sleeping function called from invalid context")
         return True
+
+    def rcu_nest_depth_shown(self) -> int | None:
+        """The "RCU nest depth" of a might_sleep() report; None without PREEMPT_RCU (no such line)."""
+        if self.rt or self.cfg("PREEMPT_RCU", True):
+            return self.t["_rcu"]
+        return None
 
     def truly_atomic(self) -> bool:
         """True if this context must not sleep, whether or not the kernel can tell."""

@@ -5,26 +5,35 @@ kernel prints a code address the model prints the C function and the C line
 of the step instead. Otherwise the texts follow the kernel's format strings
 (``__might_resched()``, lockdep's ``print_lock_invalid_wait_context()``,
 ``refcount_warn_saturate()``, ``lockdep_rcu_suspicious()``), trimmed to
-their first lines: since 2021 the might_sleep() report also prints
-``preempt_count: N, expected: M`` and ``RCU nest depth`` lines, which the
-model leaves out, and no report prints the call trace.
+their first lines: no report prints the call trace or the held locks.
+
+The might_sleep() report has two formats. The 3.4-rt one of commit
+2f303b74a6 (two lines, no ``non_block``), and the one of
+``__might_resched()`` in kernel/sched/core.c since the 2021 rework
+(50e081b96e35 "sched: Make RCU nest depth distinct in __might_resched()"):
+``in_atomic(): ..., non_block: 0, pid: ..., name: ...``, then
+``preempt_count: %x, expected: %x`` and, with PREEMPT_RCU (always on
+PREEMPT_RT), ``RCU nest depth: %d, expected: %u``.
 """
 
 from __future__ import annotations
 
-# Where might_sleep() fires, for the "at FILE:LINE" part of the report.
-# kernel/rtmutex.c:659 is quoted from the 3.4-rt splat in seed 002. For the
-# others the file is the one holding the check; line numbers vary between
-# releases and are not modelled.
+# Where might_sleep() fires, the "at FILE:LINE" of the report. Line numbers
+# change between releases; each is taken from a real report of that era:
+# kernel/rtmutex.c:659 from the 3.4-rt splat quoted by commit 2f303b74a6;
+# spinlock_rt.c:46 (rt_spin_lock()) from 5.17-rt and 5.19-rt reports;
+# include/linux/sched/mm.h:274 (might_alloc(), reached by every GFP_KERNEL
+# allocation) from 2022-2023 reports (e.g. the one in upstream 87b93b678e95);
+# mutex.c and sched/core.c are given without a line (not checked).
 WHERE_RT_SPINLOCK_34 = "kernel/rtmutex.c:659"
-WHERE_RT_SPINLOCK = "kernel/locking/spinlock_rt.c"
+WHERE_RT_SPINLOCK = "kernel/locking/spinlock_rt.c:46"
 WHERE_MUTEX = "kernel/locking/mutex.c"
-WHERE_ALLOC = "mm/slab_common.c"
+WHERE_ALLOC = "include/linux/sched/mm.h:274"
 WHERE_SCHEDULE = "kernel/sched/core.c"
 
-# Older kernels printed no "non_block" field in the might_sleep() report
-# (seed 002, 3.4-rt: "in_atomic(): 1, irqs_disabled(): 0, pid: 55, name:
-# kswapd0"). A report located at a site of that era uses that format.
+# Older kernels printed no "non_block" field and no preempt_count line
+# (3.4-rt: "in_atomic(): 1, irqs_disabled(): 0, pid: 55, name: kswapd0").
+# A report located at a site of that era uses that format.
 LEGACY_FORMAT_WHERE = frozenset({WHERE_RT_SPINLOCK_34})
 
 
@@ -34,12 +43,19 @@ def where_line(fn: str, c: str) -> str:
 
 
 def might_sleep(where: str, in_atomic: int, irqs_disabled: int, pid: int, comm: str,
-                pdis: tuple[str, str] | None) -> str:
+                pdis: tuple[str, str] | None, preempt_count: int = 0,
+                rcu_depth: int | None = None) -> str:
+    """The might_sleep() report; ``rcu_depth`` None leaves out the RCU line (!PREEMPT_RCU)."""
+    legacy = where in LEGACY_FORMAT_WHERE
     lines = [
         f"BUG: sleeping function called from invalid context at {where}",
         f"in_atomic(): {in_atomic}, irqs_disabled(): {irqs_disabled}, "
-        + ("" if where in LEGACY_FORMAT_WHERE else "non_block: 0, ") + f"pid: {pid}, name: {comm}",
+        + ("" if legacy else "non_block: 0, ") + f"pid: {pid}, name: {comm}",
     ]
+    if not legacy:
+        lines.append(f"preempt_count: {preempt_count:x}, expected: 0")
+        if rcu_depth is not None:
+            lines.append(f"RCU nest depth: {rcu_depth}, expected: 0")
     if pdis is not None:
         lines += ["Preemption disabled at:", where_line(*pdis)]
     return "\n".join(lines)

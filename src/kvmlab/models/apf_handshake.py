@@ -26,7 +26,12 @@ Threads:
 Params: ``ready_first`` (1: the "page ready" handler starts before the
 fault is taken; 0: after it), ``same_cpu``, ``irqs_off`` (1: the host
 injects the "page not present" #PF while the interrupted context has IF=0:
-``__kvm_handle_async_pf()`` must panic, the V2 check).
+``__kvm_handle_async_pf()`` must panic, the V2 check; a "page ready" for
+that CPU then stays pending, the host injecting it only into IF=1, so the
+fault comes first even with ``ready_first=1``), ``wake_all_anytime`` (1:
+the token ~0 event may come at any time, also before the token 1 "page
+ready", so its walk can meet the waiter's node of CPU0 and a dummy of
+CPU1: both branches of ``if (n->cpu == smp_processor_id())``).
 
 Abstractions:
 
@@ -53,7 +58,7 @@ from __future__ import annotations
 
 from ..engine import DONE, Blocked, Model, Param, Program, Variant, line
 from ..kernel import GFP_ATOMIC, KernelWorld
-from .apf_wake import B_LIST, B_LOCK, find_apf_task
+from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
 TOKEN = 1
 PANIC_MSG = "Host injected async #PF in interrupt disabled region"
@@ -75,84 +80,47 @@ def _wake_one_kick(w, n):
 
 
 # -- the faulting task ------------------------------------------------------------------------
-class FaultQueue(Program):
+class FaultQueue(queue_task("2020")):
     """__kvm_handle_async_pf() for "page not present", up to kvm_async_pf_queue_task() returning true.
 
-    The wait loop comes after ``unlock``; subclasses add it (the lab does too).
-    ``self.node`` is the stack node ``n``; ``self.wq`` is ``&n.wq``.
+    The queueing is the shared kvm_async_pf_queue_task() (:mod:`._apf_common`);
+    the wait loop comes after its last step ``unlock``, which falls through to it
+    (subclasses add it, the lab does too). ``self.node`` is the stack node ``n``;
+    ``self.wq`` is ``&n.wq``.
     """
 
     fn = "__kvm_handle_async_pf"
-    locals = {"regs_if": True, "e": None}
+    locals = {"regs_if": True}
     use_halt = False
 
     @property
     def wq(self):
         return (self.node, "wq")
 
-    @line("u32 reason = kvm_read_and_reset_pf_reason();")
+    @line("u32 reason = kvm_read_and_reset_pf_reason();", before="lock")
     def entry(self, w, t):
-        if self.ready_first and not _started(w, READY):
+        # "Page ready" first, unless it is for this very CPU and the interrupted code has
+        # IF=0: the host injects it only into IF=1, so it stays pending (irqs_off=1).
+        latched = getattr(self, "same_cpu", 0) and t._irq
+        if self.ready_first and not _started(w, READY) and not latched:
             raise Blocked("'page ready' is delivered first")
         t.regs_if = not t._irq          # exception entry: regs->flags keeps IF ...
         w.local_irq_disable()           # ... and the handler runs with IF=0
 
-    @line("if (unlikely(!(regs->flags & X86_EFLAGS_IF)))", local=True)
+    @line("if (unlikely(!(regs->flags & X86_EFLAGS_IF)))", local=True, after="entry")
     def if_check(self, w, t):
         if t.regs_if:
             return "wait"
 
-    @line('panic("Host injected async #PF in interrupt disabled region\\n");')
+    @line('panic("Host injected async #PF in interrupt disabled region\\n");', after="if_check")
     def panic(self, w, t):
         w.panic(PANIC_MSG)
         return DONE
 
-    @line("kvm_async_pf_task_wait_schedule(token);", fn="kvm_async_pf_task_wait", local=True)
+    @line("kvm_async_pf_task_wait_schedule(token);", fn="kvm_async_pf_task_wait", local=True,
+          after="panic")
     def wait(self, w, t):
         pass
-
-    @line("raw_spin_lock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def lock(self, w, t):
-        w.raw_spin_lock(B_LOCK)
-
-    @line("e = _find_apf_task(b, token);", fn="kvm_async_pf_queue_task")
-    def find(self, w, t):
-        t.e = find_apf_task(w, TOKEN)
-
-    @line("if (e) {", fn="kvm_async_pf_queue_task", local=True)
-    def if_e(self, w, t):
-        if not t.e:
-            return "init_node"
-
-    @line("hlist_del(&e->link);", fn="kvm_async_pf_queue_task")
-    def del_dummy(self, w, t):
-        w.hlist_del(t.e)
-
-    @line("raw_spin_unlock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def unlock_dummy(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
-
-    @line(["kfree(e);", "return false;"], fn="kvm_async_pf_queue_task")
-    def kfree_dummy(self, w, t):
-        w.kfree(t.e)
-        t.e = None
-        return DONE  # the wait returns at once: "if (!kvm_async_pf_queue_task(...)) return;"
-
-    @line(["n->token = token;", "n->cpu = smp_processor_id();", "n->use_halt = use_halt;",
-           "init_swait_queue_head(&n->wq);"], fn="kvm_async_pf_queue_task", local=True)
-    def init_node(self, w, t):
-        n = w.deref(self.node)
-        n["token"] = TOKEN
-        n["cpu"] = self.cpu
-        n["use_halt"] = self.use_halt
-
-    @line("hlist_add_head(&n->link, &b->list);", fn="kvm_async_pf_queue_task")
-    def add(self, w, t):
-        w.hlist_add_head(B_LIST, self.node)
-
-    @line(["raw_spin_unlock(&b->lock);", "return true;"], fn="kvm_async_pf_queue_task")
-    def unlock(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
 
 
 class FaultSchedule(FaultQueue):
@@ -313,7 +281,7 @@ class WakeAll(Program):
     @line(["u32 reason = kvm_read_and_reset_pf_reason();",
            "if (unlikely(!(regs->flags & X86_EFLAGS_IF)))"], fn="__kvm_handle_async_pf")
     def entry(self, w, t):
-        if w.thread(READY) is not None:
+        if not self.anytime and w.thread(READY) is not None:
             raise Blocked("delivered after the 'page ready' for token 1")
         w.local_irq_disable()
 
@@ -362,8 +330,9 @@ class WakeAll(Program):
 class ApfHandshake(Model):
     name = "apf_handshake"
     title = "The async #PF handshake: waiting for a page the host is still fetching"
-    source = ("seed 001 (2020 rework of kvm_async_pf_task_wait(), Thomas Gleixner, acked by Paolo "
-              "Bonzini), seed 000 (the dummy node of kvm_async_pf_task_wake())")
+    source = ("commit 6bca69ada4bc (2020 rework of kvm_async_pf_task_wait(), Thomas Gleixner, acked by Paolo "
+              "Bonzini; lore 20200505134059.262701431@linutronix.de); the dummy node of "
+              "kvm_async_pf_task_wake()")
     variants = [
         Variant("schedule_wait", "prepare_to_swait_exclusive(), then hlist_unhashed(), then schedule()",
                 commit="6bca69ada4bc", programs={"fault": FaultSchedule, "ready": PageReady}),
@@ -381,6 +350,8 @@ class ApfHandshake(Model):
         "ready_first": Param(0, 0, 1, "1: 'page ready' is delivered before 'page not present'"),
         "same_cpu": Param(0, 0, 1, "1: 'page ready' (and ~0) arrive on the faulting CPU0, 0: on CPU1"),
         "irqs_off": Param(0, 0, 1, "1: the host injects 'page not present' while IF=0 (host bug)"),
+        "wake_all_anytime": Param(0, 0, 1, "1: the ~0 event may come before the token 1 'page ready' "
+                                           "(variant wake_all)"),
     }
     properties = {
         "no_lost_wakeup": "the faulting task does not wait (asleep or halted) forever",
@@ -406,7 +377,7 @@ class ApfHandshake(Model):
         node = w.new_obj("node", token=0, cpu=0, use_halt=False, wq=(), link=None, _heap=False)
         fault_cls = variant.programs["fault"]
         tid = w.spawn(fault_cls("fault", cpu=0, label="CPU0", comm="task0", title="faulting task, token 1",
-                                node=node, ready_first=rf), _irq=bool(off))
+                                node=node, ready_first=rf, same_cpu=same), _irq=bool(off))
         assert tid == FAULT
         rcpu = 0 if same else 1
         tid = w.spawn(variant.programs["ready"]("ready", cpu=rcpu, label=f"CPU{rcpu} page ready",
@@ -415,7 +386,8 @@ class ApfHandshake(Model):
         assert tid == READY
         if "wake_all" in variant.programs:
             w.spawn(variant.programs["wake_all"]("wake_all", cpu=rcpu, label=f"CPU{rcpu} wake all",
-                                                 comm=f"irq/{rcpu}", title="'page ready', token ~0"))
+                                                 comm=f"irq/{rcpu}", title="'page ready', token ~0",
+                                                 anytime=params.get("wake_all_anytime", 0)))
 
     # -- properties ---------------------------------------------------------------------------
     def _unreachable_dummies(self, w):

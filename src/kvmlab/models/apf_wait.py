@@ -54,7 +54,8 @@ What is abstracted:
 * steps that only touch the task's own data are marked local (the
   explorer may merge them); ``local_irq_enable()``/``local_irq_disable()``
   are not, because the other CPU's reschedule IPI looks at CPU0's
-  interrupt flag.
+  interrupt flag; nor are a handler's last ``rcu_irq_exit()`` steps, where
+  the ``rcu_irq_balanced`` check reports when the handler returns.
 
 Properties: ``no_schedule_in_rcu_reader`` (schedule() inside an RCU
 read-side critical section: with PREEMPT_RCU the kernel's own warning; with
@@ -62,7 +63,13 @@ PREEMPT_RCU=n the kernel prints nothing, the model reports it: there a
 context switch is a quiescent state, so the grace period may end under the
 reader), ``no_sleep_in_atomic`` (the kernel's "scheduling while atomic", or
 the model's report when PREEMPT_COUNT=n hides the count from the kernel),
-``no_lost_wakeup`` (the waiter never wakes).
+``no_lost_wakeup`` (the waiter never wakes); two properties for the RCU
+rules the chapter states: ``rcu_irq_balanced`` (each handler, waiter and
+waker, leaves RCU watching its CPU exactly as it found it: every
+``rcu_irq_enter()`` has its ``rcu_irq_exit()`` on every path, e.g. the
+bracket around the halt-based wait) and ``schedule_while_watching`` (the
+waiter calls ``schedule()`` only while RCU is watching its CPU: "all
+schedulable states (#1, #2a, #2b) do not need any of this RCU voodoo").
 
 :func:`decision_table` enumerates every context x config and returns each
 variant's decision (schedule or halt) computed by running the model's own
@@ -77,20 +84,11 @@ from dataclasses import dataclass, field
 
 from ..engine import DONE, Config, KvmlabError, Model, Param, Program, Variant, line
 from ..kernel import GFP_ATOMIC, KernelWorld
+from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
-B_LOCK = "b->lock"
-B_LIST = "b->list"
 TOKEN = 1
 CONFIG_NAMES = ("PREEMPTION", "PREEMPT_COUNT", "PREEMPT_RCU")
 CONTEXTS = ("host", "user", "kernel", "idle")
-
-
-def find_apf_task(w, token):
-    """_find_apf_task(b, token): the first node on the bucket with this token."""
-    for oid in w[B_LIST]:
-        if w.deref(oid)["token"] == token:
-            return oid
-    return None
 
 
 def kconfig_possible(config: dict) -> bool:
@@ -124,6 +122,11 @@ def _sleep_checks(w) -> None:
     """What schedule() does wrong here that the kernel cannot see (the kernel's own reports follow)."""
     t = w.t
     p = w.me()
+    if not w.rcu_is_watching():
+        w.report("schedule_while_watching",
+                 f"(model) {p.comm}/{p.pid} calls schedule() while RCU is not watching CPU{p.cpu} "
+                 "(an extended quiescent state): a grace period does not wait for it.",
+                 title="schedule() while RCU is not watching")
     if t["_rcu"] > 0 and not w.cfg("PREEMPT_RCU", True):
         w.report("no_schedule_in_rcu_reader",
                  f"(model) {p.comm}/{p.pid} calls schedule() inside an RCU read-side critical section "
@@ -203,7 +206,7 @@ class Waker(Program):
     def unlock(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
-    @line("rcu_irq_exit();", fn="__kvm_handle_async_pf", local=True)
+    @line("rcu_irq_exit();", fn="__kvm_handle_async_pf")
     def rcu_exit(self, w, t):
         w.rcu_irq_exit()
 
@@ -220,76 +223,44 @@ class OldWaker(Waker):
 
 # -- CPU0, split_wait: the code after 6bca69ada4bc ------------------------------------------------------
 
-class SplitWait(Program):
-    """kvm_async_pf_task_wait(token, usermode) after the split, with both wait paths inlined."""
+class SplitWait(queue_task("2020")):
+    """kvm_async_pf_task_wait(token, usermode) after the split; both waits call the shared
+    kvm_async_pf_queue_task() (:mod:`._apf_common`)."""
 
     fn = "kvm_async_pf_task_wait"
-    locals = {"can_schedule": False, "use_halt": False, "e": None}
+    locals = {"can_schedule": False, "use_halt": False}
     rule: Callable = staticmethod(seed_can_schedule)
 
     @line(["if (IS_ENABLED(CONFIG_PREEMPTION))",
            "        can_schedule = preempt_count() + rcu_preempt_depth() == 0;",
            "else",
-           "        can_schedule = usermode;"], local=True)
+           "        can_schedule = usermode;"], local=True, before="lock")
     def decide(self, w, t):
         t.can_schedule = bool(type(self).rule(w, self.usermode))
 
-    @line("if (can_schedule) {", local=True)
+    @line("if (can_schedule) {", local=True, after="decide")
     def branch(self, w, t):
         if not t.can_schedule:
             return "halt_rcu_enter"
 
     # kvm_async_pf_task_wait_schedule(token)
     @line("if (!kvm_async_pf_queue_task(token, false, &n))", fn="kvm_async_pf_task_wait_schedule",
-          local=True)
+          local=True, after="branch")
     def call_queue(self, w, t):
         t.use_halt = False
 
-    # kvm_async_pf_queue_task(token, use_halt, &n), shared by both waits
-    @line("raw_spin_lock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def q_lock(self, w, t):
-        w.raw_spin_lock(B_LOCK)
+    # kvm_async_pf_queue_task(token, use_halt, &n), shared by both waits: see _apf_common
+    def apf_use_halt(self, t):
+        return t.use_halt
 
-    @line("e = _find_apf_task(b, token);", fn="kvm_async_pf_queue_task")
-    def q_find(self, w, t):
-        t.e = find_apf_task(w, TOKEN)
-
-    @line("if (e) {", fn="kvm_async_pf_queue_task", local=True)
-    def q_if_e(self, w, t):
-        if not t.e:
-            return "q_init"
-
-    @line("hlist_del(&e->link);", fn="kvm_async_pf_queue_task")
-    def q_del(self, w, t):
-        w.hlist_del(t.e)
-
-    @line("raw_spin_unlock(&b->lock);", fn="kvm_async_pf_queue_task")
-    def q_unlock_dummy(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
-
-    @line(["kfree(e);", "return false;"], fn="kvm_async_pf_queue_task")
-    def q_kfree(self, w, t):
-        w.kfree(t.e)
-        t.e = None
-        return "halt_rcu_exit" if t.use_halt else self.after_schedule_wait()
-
-    @line(["n->token = token;", "n->cpu = smp_processor_id();", "n->use_halt = use_halt;",
-           "init_swait_queue_head(&n->wq);"], fn="kvm_async_pf_queue_task", local=True)
-    def q_init(self, w, t):
-        n = w.deref(self.node)
-        n["token"] = TOKEN
-        n["cpu"] = self.cpu
-        n["use_halt"] = t.use_halt
-
-    @line("hlist_add_head(&n->link, &b->list);", fn="kvm_async_pf_queue_task")
-    def q_add(self, w, t):
-        w.hlist_add_head(B_LIST, self.node)
-
-    @line(["raw_spin_unlock(&b->lock);", "return true;"], fn="kvm_async_pf_queue_task")
-    def q_unlock(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
+    def queue_task_return(self, w, t, queued):
         if t.use_halt:
-            return "h_check"
+            if queued:
+                return "h_check"
+            return "halt_rcu_exit"
+        if queued:
+            return None
+        return self.after_schedule_wait()
 
     # the schedule loop of kvm_async_pf_task_wait_schedule()
     @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);",
@@ -329,7 +300,7 @@ class SplitWait(Program):
     @line("if (!kvm_async_pf_queue_task(token, true, &n))", fn="kvm_async_pf_task_wait_halt", local=True)
     def call_queue_halt(self, w, t):
         t.use_halt = True
-        return "q_lock"
+        return "lock"
 
     @line("if (hlist_unhashed(&n.link)) break;", fn="kvm_async_pf_task_wait_halt")
     def h_check(self, w, t):
@@ -345,7 +316,7 @@ class SplitWait(Program):
         w.local_irq_disable()
         return "h_check"
 
-    @line("rcu_irq_exit();", local=True)
+    @line("rcu_irq_exit();")
     def halt_rcu_exit(self, w, t):
         w.rcu_irq_exit()
         return DONE
@@ -425,7 +396,7 @@ class SingleWait(Program):
     def o_unlock_dummy(self, w, t):
         w.raw_spin_unlock(B_LOCK)
 
-    @line(["rcu_irq_exit();", "return;"], local=True)
+    @line(["rcu_irq_exit();", "return;"])
     def o_ret_dummy(self, w, t):
         w.rcu_irq_exit()
         return self.after_wait()
@@ -506,7 +477,7 @@ class SingleWait(Program):
         if not w.deref(self.node)["halted"]:
             w.finish_swait((self.node, "wq"))
 
-    @line(["rcu_irq_exit();", "return;"], local=True)
+    @line(["rcu_irq_exit();", "return;"])
     def o_ret(self, w, t):
         w.rcu_irq_exit()
         return self.after_wait()
@@ -544,10 +515,24 @@ def old_halted(w, idle: bool, interrupt_kernel: bool) -> bool:
 
 # -- the model -------------------------------------------------------------------------------------------
 
+class ApfWaitWorld(KernelWorld):
+    """The kernel world plus the RCU bracket check when a handler returns."""
+
+    def on_finish(self, tid, t) -> None:
+        super().on_finish(tid, t)
+        w0 = getattr(self.programs[tid], "watch0", None)
+        if w0 is not None and t["_watch"] != w0:
+            p = self.programs[tid]
+            self.report("rcu_irq_balanced",
+                        f"(model) {p.comm}/{p.pid} returns with RCU watching count {t['_watch']}, "
+                        f"entered with {w0}: an rcu_irq_enter() without its rcu_irq_exit() or the reverse",
+                        title="rcu_irq_enter()/rcu_irq_exit() not paired")
+
+
 class ApfWait(Model):
     name = "apf_wait"
     title = "Async #PF 'page not present': schedule or halt, and what RCU is watching"
-    source = ("seed 001: commit 6bca69ada4bc 'x86/kvm: Sanitize kvm_async_pf_task_wait()' "
+    source = ("commit 6bca69ada4bc 'x86/kvm: Sanitize kvm_async_pf_task_wait()' "
               "(lore 20200505134059.262701431@linutronix.de)")
     variants = [
         Variant("single_wait", "before 6bca69ada4bc: one wait for every context, n.halted decided under "
@@ -579,9 +564,12 @@ class ApfWait(Model):
                                      "critical section",
         "no_sleep_in_atomic": "the waiting task never calls schedule() with preemption disabled",
         "no_lost_wakeup": "the waiting task does not wait forever",
+        "rcu_irq_balanced": "each handler leaves RCU watching its CPU as it found it (rcu_irq_enter() "
+                            "and rcu_irq_exit() paired on every path)",
+        "schedule_while_watching": "the waiting task calls schedule() only while RCU is watching its CPU",
     }
     stuck_property = "no_lost_wakeup"
-    world = KernelWorld
+    world = ApfWaitWorld
     goals = {
         "single_wait": "Find where this version schedules and where it halts; try to lose the wake-up.",
         "split_wait": "Try to make the waiter schedule inside the RCU reader, or lose the wake-up.",
@@ -609,9 +597,12 @@ class ApfWait(Model):
                                               pid=0 if ctx == "idle" else None, title=titles[ctx], node=node,
                                               usermode=usermode, idle=ctx == "idle",
                                               interrupt_kernel=not usermode)
-        w.spawn(prog, _irq=True, _pre=true_pre, _rcu=rn, _watch=0 if ctx == "idle" else 1,
+        prog.watch0 = 0 if ctx == "idle" else 1
+        w.spawn(prog, _irq=True, _pre=true_pre, _rcu=rn, _watch=prog.watch0,
                 _pdis=("interrupted code", "preempt_disable();") if true_pre else None)
-        w.spawn(variant.programs["waker"]("waker", cpu=1, comm="swapper/1", title="CPU1 (guest): page ready"))
+        waker = variant.programs["waker"]("waker", cpu=1, comm="swapper/1", title="CPU1 (guest): page ready")
+        waker.watch0 = 1
+        w.spawn(waker)
 
     def describe_state(self, w):
         owner = w[B_LOCK]
@@ -742,7 +733,7 @@ class RuleReport:
 
     def __str__(self):
         if self.passed:
-            return (f"PASSED: your can_schedule() is safe and decides like the seed's rule in all "
+            return (f"PASSED: your can_schedule() is safe and decides like the 2020 rule in all "
                     f"{len(self.rows)} cases (contexts x configs).")
         lines = [f"NOT YET: {len(self.failures)} of {len(self.rows)} cases fail. First failing case:"]
         f = self.failures[0]
@@ -766,7 +757,7 @@ class RuleReport:
             f"<td>{'ok' if r['ok'] else 'FAIL'}</td></tr>" for r in self.rows)
         return (f"<div style='border-left:4px solid {colour};padding:4px 8px'><b>{head}</b><br>"
                 f"<code style='white-space:pre-wrap'>{body}</code>"
-                f"<details><summary>all cases</summary><table><tr><th>case</th><th>seed's rule</th>"
+                f"<details><summary>all cases</summary><table><tr><th>case</th><th>2020 rule</th>"
                 f"<th>yours</th><th></th></tr>{rows}</table></details></div>")
 
 
@@ -813,9 +804,9 @@ def grade_rule(fn: Callable, *, only_possible: bool = True, max_states: int = 20
 
 
 MISMATCH = {
-    "halt": ("halts where the seed's rule schedules: safe, but the whole vCPU stops although the task "
-             "could simply sleep"),
-    "schedule": ("schedules where the seed's rule halts. The model finds no violation here, but the seed "
-                 "allows scheduling without CONFIG_PREEMPTION only from user mode, 'as there is no "
+    "halt": ("halts where the 2020 rule (6bca69ada4bc) schedules: safe, but the whole vCPU stops although "
+             "the task could simply sleep"),
+    "schedule": ("schedules where the 2020 rule (6bca69ada4bc) halts. The model finds no violation here, but "
+                 "that commit allows scheduling without CONFIG_PREEMPTION only from user mode, 'as there is no "
                  "indication whether the context which triggered the page fault could schedule or not'"),
 }

@@ -9,10 +9,10 @@ check: the wake-up runs from ``sysvec_kvm_asyncpf_interrupt()``, so the
 ``GFP_KERNEL`` of 0547758a6de3 became ``GFP_ATOMIC``).
 Code: arch/x86/kernel/kvm.c.
 
-Waiters run ``kvm_async_pf_task_wait_schedule()`` with
-``kvm_async_pf_queue_task()`` inlined: queue a node for their token in the
-bucket (or consume a dummy left by an early wake-up), then sleep until the
-node is unhashed. Wakers run ``kvm_async_pf_task_wake()`` for their tokens:
+Waiters run ``kvm_async_pf_task_wait_schedule()``: ``kvm_async_pf_queue_task()``
+(the shared copy in :mod:`._apf_common`, 2022 version) queues a node for
+their token in the bucket (or consumes a dummy left by an early wake-up),
+then they sleep until the node is unhashed. Wakers run ``kvm_async_pf_task_wake()`` for their tokens:
 wake the waiter if its node is there, else leave a dummy node.
 
 The halt-based waiting of seed 001 is not modelled: no waiter halts, so
@@ -61,66 +61,16 @@ from __future__ import annotations
 
 from ..engine import DONE, Config, Model, Param, Program, Variant, line
 from ..kernel import GFP_ATOMIC, GFP_KERNEL, KernelWorld
+from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
-B_LOCK = "b->lock"
-B_LIST = "b->list"
-
-
-def find_apf_task(w, token):
-    """_find_apf_task(b, token): the first node on the bucket with this token."""
-    for oid in w[B_LIST]:
-        if w.deref(oid)["token"] == token:
-            return oid
-    return None
+__all__ = ["B_LIST", "B_LOCK", "find_apf_task", "ApfWake", "Waiter", "WakerOriginal",
+           "WakerUnlockAlloc", "WakerRecheck", "WakerRecheckAtomic", "in_hardirq"]
 
 
-class Waiter(Program):
-    """kvm_async_pf_task_wait_schedule(token), kvm_async_pf_queue_task() inlined."""
+class Waiter(queue_task("2022", under=B_LOCK)):
+    """kvm_async_pf_task_wait_schedule(token): kvm_async_pf_queue_task() (shared), then the wait loop."""
 
     fn = "kvm_async_pf_queue_task"
-    locals = {"e": None}
-
-    @line("raw_spin_lock(&b->lock);")
-    def lock(self, w, t):
-        w.raw_spin_lock(B_LOCK)
-
-    @line("e = _find_apf_task(b, token);", under=B_LOCK)
-    def find(self, w, t):
-        t.e = find_apf_task(w, self.token)
-
-    @line("if (e) {", local=True)
-    def if_e(self, w, t):
-        if not t.e:
-            return "init_node"
-
-    @line("hlist_del(&e->link);", under=B_LOCK)
-    def del_dummy(self, w, t):
-        w.hlist_del(t.e)
-
-    @line("raw_spin_unlock(&b->lock);", under=B_LOCK)
-    def unlock_dummy(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
-
-    @line(["kfree(e);", "return false;"])
-    def kfree_dummy(self, w, t):
-        w.kfree(t.e)
-        t.e = None
-        return DONE  # kvm_async_pf_task_wait_schedule(): if (!queued) return;
-
-    @line(["n->token = token;", "n->cpu = smp_processor_id();", "init_swait_queue_head(&n->wq);"],
-          local=True)
-    def init_node(self, w, t):
-        n = w.deref(self.node)
-        n["token"] = self.token
-        n["cpu"] = self.cpu
-
-    @line("hlist_add_head(&n->link, &b->list);", under=B_LOCK)
-    def add(self, w, t):
-        w.hlist_add_head(B_LIST, self.node)
-
-    @line(["raw_spin_unlock(&b->lock);", "return true;"], under=B_LOCK)
-    def unlock(self, w, t):
-        w.raw_spin_unlock(B_LOCK)
 
     @line("prepare_to_swait_exclusive(&n.wq, &wait, TASK_UNINTERRUPTIBLE);",
           fn="kvm_async_pf_task_wait_schedule")
@@ -357,8 +307,9 @@ def in_hardirq(cls: type) -> type:
 class ApfWake(Model):
     name = "apf_wake"
     title = "Async #PF sleepers: waking a task that may not be waiting yet"
-    source = ("seed 000 (lore: 20220519090218.2230653-1-yajun.deng@linux.dev; commit 0547758a6de3), "
-              "seed 001 (2020 rework of kvm_async_pf_task_wait()), commit baec4f5a018f")
+    source = ("Yajun Deng's patch and Sean Christopherson's review (lore "
+              "20220519090218.2230653-1-yajun.deng@linux.dev), commit 0547758a6de3, commit baec4f5a018f; "
+              "the waiter of commit 6bca69ada4bc")
     variants = [
         Variant("original", "kzalloc(GFP_ATOMIC) while holding the raw b->lock",
                 commit="before 0547758a6de3", programs={"waiter": Waiter, "waker": WakerOriginal},
@@ -387,6 +338,7 @@ class ApfWake(Model):
         "no_lost_wakeup": "no waiter sleeps forever",
         "no_leak": "when all is over the bucket is empty and no dummy is left allocated",
         "no_sleep_in_atomic": "nothing that may sleep runs in atomic context",
+        "no_free_under_raw_lock": "on PREEMPT_RT, no kfree() while b->lock (raw) is held",
     }
     stuck_property = "no_lost_wakeup"
     world = KernelWorld
@@ -415,7 +367,12 @@ class ApfWake(Model):
             assert tid == i
         for k in range(nk):
             tokens = tuple(range(k + 1, nw + 1, nk))
-            w.spawn(wake_cls(f"waker{k}", cpu=nw + k, comm=f"kworker/{nw + k}",
+            # A hard interrupt runs on whatever task its CPU was running: here the
+            # CPU was idle, so the report names the idle task (pid 0, swapper/N).
+            irq = params.get("context", "task") == "hardirq"
+            w.spawn(wake_cls(f"waker{k}", cpu=nw + k,
+                             comm=f"swapper/{nw + k}" if irq else f"kworker/{nw + k}",
+                             pid=0 if irq else None,
                              title="waker, token" + ("s " if len(tokens) > 1 else " ")
                              + ", ".join(map(str, tokens)),
                              tokens=tokens, alloc_failures=params["alloc_failures"]))

@@ -466,14 +466,14 @@ class WriteProtectWasWritable(WriteProtectLockless):
 
 # --------------------------------------------------------------------------- the model
 
-DOC = "seed 002, locking.txt 'Fast page fault'"
+DOC = "Documentation/virtual/kvm/locking.txt, 'Fast page fault'"
 
 
 class FastPF(Model):
     name = "fast_pf"
     title = "Fast page faults: cmpxchg on an SPTE that the CPU also writes"
-    source = ("seed 002 (KVM lock overview, 'Fast page fault': cmpxchg on the spte, the ABA problem, "
-              "lost Dirty bits, TLB flushes); commit c7ba5b48cc8d")
+    source = ("KVM lock overview, Documentation/virtual/kvm/locking.txt, 'Fast page fault' (cmpxchg on the "
+              "spte, the ABA problem, lost Dirty bits, TLB flushes); commit c7ba5b48cc8d")
     variants = [
         Variant("indirect_sp", "the fast path on an indirect shadow page: the document's ABA case",
                 commit=f"hypothetical ({DOC}, case 1)",

@@ -1,8 +1,8 @@
 """mmu_shrink() walking vm_list under kvm_lock: a raw lock around a sleeping lock on RT.
 
-Source: seed 002 (commit 2f303b74a6, whose subject line is not in the seed,
-with the 3.4-rt splat from kswapd0 reported by Paul Gortmaker,
-and the lock table of KVM's locking document of that era). Commit
+Source: commit 2f303b74a6 (its message quotes the 3.4-rt splat from kswapd0
+reported by Paul Gortmaker) and the lock table of KVM's locking document of
+that era. Commit
 e935b8372cf8 ("KVM: Convert kvm_lock to raw_spinlock"), named in the seed,
 made kvm_lock a raw_spinlock_t; 2f303b74a6 made it a spinlock_t again.
 Code: arch/x86/kvm/mmu.c (``mmu_shrink()``, ``tdp_page_fault()``).
@@ -22,13 +22,15 @@ Threads:
 
 What the model abstracts away (the verdicts hold within these bounds):
 
-* the ``mmu_shrink()`` body follows the version 2f303b74a6 edited; its
-  ``nr_to_scan`` bookkeeping (assumed large enough to reach every VM), its
-  ``zapped_obsolete_pages`` branch and its return value are left out. The
-  source of the 3.4 kernel of the splat was not checked line by line; its
-  splat shows the same nesting (preemption disabled in ``mmu_shrink()``,
-  then ``rt_spin_lock()`` called from ``mmu_shrink()``), which is what
-  matters;
+* the ``mmu_shrink()`` body is a later one than the 3.4 kernel's of the
+  splat (it skips a VM without shadow pages and zaps with
+  ``prepare_zap_oldest_mmu_page()``; the release of each line was not
+  verified); the 3.4 body took ``kvm->mmu_lock`` for every VM and zapped
+  with ``kvm_mmu_remove_some_alloc_mmu_pages()``. Both nest
+  ``spin_lock(&kvm->mmu_lock)`` inside ``raw_spin_lock(&kvm_lock)``, which
+  is what the splat shows. Its ``nr_to_scan`` bookkeeping (assumed large
+  enough to reach every VM), its ``zapped_obsolete_pages`` branch and its
+  return value are left out;
 * ``prepare_zap_oldest_mmu_page()`` and ``kvm_mmu_commit_zap_page()`` are one
   step (both run under ``mmu_lock``; the page count drops by one); in the
   vCPU thread the lines between ``spin_lock()`` and ``spin_unlock()`` of
@@ -175,7 +177,7 @@ class VcpuFault(Program):
 class KvmLockShrink(Model):
     name = "kvm_lock_shrink"
     title = "mmu_shrink(): kvm->mmu_lock taken under kvm_lock, raw or not"
-    source = ("seed 002 (commit 2f303b74a6, which made kvm_lock a non-raw spinlock again; "
+    source = ("commit 2f303b74a6, which made kvm_lock a non-raw spinlock again (its message quotes "
               "the 3.4-rt kswapd0 splat; commit e935b8372cf8 had made kvm_lock raw)")
     variants = [
         Variant("raw_kvm_lock", "kvm_lock is a raw_spinlock_t: mmu_shrink() takes the sleeping "

@@ -66,7 +66,7 @@ class LockedInc(PlainInc):
 class LostUpdate(Model):
     name = "lost_update"
     title = "counter++ on two CPUs"
-    source = "Chapter 0 warm-up (no seed): the classic lost update."
+    source = "Chapter 0 warm-up (no kernel source): the classic lost update."
     variants = [
         Variant("plain", "counter++ compiled to a load and a store", programs={"worker": PlainInc},
                 buggy=True),

@@ -103,7 +103,7 @@ class Updater(Program):
 class RcuWatch(Model):
     name = "rcu_watch"
     title = "RCU readers and grace periods: what 'RCU is watching' means"
-    source = ("chapter 3 background for seed 001 (commit 6bca69ada4bc, "
+    source = ("chapter 3 background for commit 6bca69ada4bc ("
               "lore 20200505134059.262701431@linutronix.de); Documentation/RCU/whatisRCU.rst")
     variants = [
         Variant("watching", "the reader runs where RCU is watching (task context)",

@@ -19,7 +19,7 @@ against the public lore archive and kernel logs:
 * ``merged``: Paolo's version in seed 004, refined on 2 March into
   ``kvm_tdp_root_mark_invalid()`` (an ``xchg`` on ``role.word``), merged as
   commit 8351779ce65f ("KVM: x86/mmu: Allow yielding when zapping GFNs for
-  defunct TDP MMU root", queued in kvm.git next on 8 March 2022 for 5.18).
+  defunct TDP MMU root", in linux-next from next-20220309, Linux 5.18).
 * ``v3_gift``: Paolo's 2 March plan (lore
   2e856a9d-bef0-09ff-351a-113db9b36e2d@redhat.com): the ``merged``
   put_root with the fast zap of the day, whose
@@ -376,7 +376,91 @@ def _warn(w, cond: str) -> str:
     ])
 
 
+def put_unreachable(shared: bool, yields: bool) -> dict:
+    """Before 8351779ce65f: unlink the root, zap it unreachable, free it.
+
+    ``yields=False`` is the code of that time (tdp_mmu_zap_root() did not yield
+    for an unreachable root); ``yields=True`` is what its comment forbade.
+    """
+    steps = dict(_dec_and_test_step("put_dec"))
+
+    @line("spin_lock(&kvm->arch.tdp_mmu_pages_lock);", fn=FN)
+    def put_ulock(self, w, t):
+        w.spin_lock(PAGES_LOCK)
+
+    @line("list_del_rcu(&root->link);   /* from now on no mmu_notifier walk sees the root */", fn=FN)
+    def put_udel(self, w, t):
+        if _touch(w, t.root) is None:
+            return None
+        w[ROOTS] = tuple(r for r in w[ROOTS] if r != t.root)
+
+    @line("spin_unlock(&kvm->arch.tdp_mmu_pages_lock);", fn=FN)
+    def put_uunlock(self, w, t):
+        w.spin_unlock(PAGES_LOCK)
+
+    zap = zap_steps("put_zap", shared, True, "put_call_rcu")
+    if not yields:
+        zap.pop("put_zap2")
+        zap.pop("put_zap3")
+
+    @line(["tdp_mmu_set_spte(kvm, &iter, 0);  /* the rest of root: the guest page's SPTE */",
+           "  handle_changed_spte_acc_track(): kvm_set_pfn_accessed(spte_to_pfn(old_spte));",
+           "rcu_read_unlock();"], fn="tdp_mmu_zap_root")
+    def put_zap4(self, w, t):
+        if _touch(w, t.root) is None:
+            return None
+        if w["guest spte"]:
+            w["guest spte"] = False
+            w.deref(GUEST_PAGE)["accessed"] = True   # "writeback" of the A/D bits to the struct page
+        w.rcu_read_unlock()
+
+    @line("call_rcu(&root->rcu_head, tdp_mmu_free_sp_rcu_callback);", fn=FN)
+    def put_call_rcu(self, w, t):
+        if _touch(w, t.root) is None:
+            return None
+        _bump(w, "frees")
+        w.call_rcu(t.root, FREE_CB)
+        return t.ret
+
+    zap["put_zap4"] = put_zap4
+    steps.update({"put_ulock": put_ulock, "put_udel": put_udel, "put_uunlock": put_uunlock, **zap,
+                  "put_call_rcu": put_call_rcu})
+    return steps
+
+
+class MmuNotifier(Program):
+    """An mmu_notifier invalidation of the guest page (e.g. the page is reclaimed), then its free."""
+
+    fn = "kvm_mmu_notifier_invalidate_range_start"
+
+    @line("KVM_MMU_LOCK(kvm);   /* write_lock(&kvm->mmu_lock) */")
+    def n_lock(self, w, t):
+        w.write_lock(MMU_LOCK)
+
+    @line("for_each_tdp_mmu_root(kvm, root, as_id) zap_gfn_range(kvm, root, gfn, gfn + 1, ...);",
+          fn="kvm_tdp_mmu_unmap_gfn_range")
+    def n_zap(self, w, t):
+        if w["root"] in w[ROOTS] and w["guest spte"]:
+            w["guest spte"] = False
+            w.deref(GUEST_PAGE)["accessed"] = True
+
+    @line("KVM_MMU_UNLOCK(kvm);   /* the callback completes: KVM holds no SPTE of the page */")
+    def n_unlock(self, w, t):
+        w.write_unlock(MMU_LOCK)
+
+    @line("put_page(page);   /* the primary MM frees the page once every secondary MMU let go */",
+          fn="try_to_unmap_one")
+    def n_free(self, w, t):
+        w.del_obj(GUEST_PAGE)
+        return DONE
+
+
+GUEST_PAGE = 2   # object id of the guest page's struct page (created after the root, object #1)
+
+
 PUTS = {
+    "unreachable": lambda shared: put_unreachable(shared, False),
+    "unreachable_yield": lambda shared: put_unreachable(shared, True),
     "v3": lambda shared: put_v3(shared, True),
     "no_invalid_check": lambda shared: put_v3(shared, False),
     "dec_not_one": put_dec_not_one,
@@ -840,15 +924,25 @@ def _v(name, desc, commit, put, buggy, **flags):
 class TdpRootPut(Model):
     name = "tdp_root_put"
     title = "TDP MMU roots: putting the last reference while zapping may yield"
-    source = ("seed 004 (lore 20220226001546.360188-21-seanjc@google.com and replies); commits "
+    source = ("the v3 20/28 thread (lore 20220226001546.360188-21-seanjc@google.com and replies); commits "
               "8351779ce65f, 22b94c4b63eb, efd995dae5eb (Linux 5.18), edbdb43fc96b (2023)")
     variants = [
+        _v("unreachable", "before 8351779ce65f: unlink the root, zap it without yielding, free it; an "
+           "mmu_notifier invalidation and the page's free race with the put", "before 8351779ce65f",
+           "unreachable", False, notifier=True),
+        _v("unreachable_yield", "the same, but the zap of the unreachable root yields (what the comment in "
+           "tdp_mmu_zap_root() forbade)", "counterfactual (comment removed by 8351779ce65f)",
+           "unreachable_yield", True, notifier=True),
         _v("v3", "Sean's v3 20/28: plain role.invalid check, refcount_set(1), zap, recursive put",
            "lore 20220226001546.360188-21-seanjc@google.com", "v3", False),
+        _v("v3_fastzap", "v3 20/28 with v3's own fast zap, which gifts a reference to every root it "
+           "invalidates and puts one back for every invalid root it finds",
+           "lore 20220226001546.360188-21-seanjc@google.com + v3's fast zap", "v3", True,
+           fastzap="gift", vcpu_creates=True),
         _v("dec_not_one", "Paolo, 1 March 2022: refcount_dec_not_one(), xchg(), count forced to 0",
            "lore 28276890-c90c-e9a9-3cab-15264617ef5a@redhat.com", "dec_not_one", True),
         _v("no_invalid_check", "v3 without the 'already invalid: free it' branch (what its comment warns of)",
-           "counterfactual (seed 004: 'Re-zapping invalid roots would put KVM into an infinite loop')",
+           "counterfactual (v3's comment: 'Re-zapping invalid roots would put KVM into an infinite loop')",
            "no_invalid_check", True),
         _v("merged", "dec_and_test; if (!kvm_tdp_root_mark_invalid()) {set 1; zap; dec_and_test}; free",
            "8351779ce65f", "merged", False),
@@ -887,7 +981,10 @@ class TdpRootPut(Model):
     fairness = "weak"
     world = KernelWorld
     goals = {
+        "unreachable": "Try to break it: make the zap write A/D bits to the guest page after it was freed.",
+        "unreachable_yield": "Make the zap of the unreachable root write A/D bits to the freed guest page.",
         "v3": "Try to break it: free the root while a reference is still held, or zap it twice.",
+        "v3_fastzap": "Give the vCPU's extra reference back twice: free the root while it is still referenced.",
         "dec_not_one": "Free the root while a reader still holds a reference to it.",
         "no_invalid_check": "Make put_root zap the root a second time (and forever).",
         "merged": "Try to break it: free the root while a reference is still held.",
@@ -918,6 +1015,11 @@ class TdpRootPut(Model):
         w.declare(WQ, ())
         w.declare("work_refs", 0)
         w.declare("work_running", False)
+        notifier = variant.flags.get("notifier", False)
+        w.declare("guest spte", notifier)
+        if notifier:
+            if w.new_obj("struct page", _heap=True, accessed=False) != GUEST_PAGE:
+                raise AssertionError("the guest page must be object #2")
 
         def build(role, body, shared):
             cls = progs.get(role)
@@ -965,6 +1067,10 @@ class TdpRootPut(Model):
                 kcls = progs.get("kworker") or with_put(kbody, put, True)
                 w.spawn(kcls("kworker", cpu=cpu, comm="kworker", title="zap workqueue"))
                 cpu += 1
+        if notifier:
+            w.spawn(MmuNotifier("notifier", cpu=cpu, comm="kswapd0",
+                                title="mmu_notifier invalidation of the guest page, then its free"))
+            cpu += 1
         w.spawn(RcuCallbacks("rcu", cpu=cpu, comm="rcuc", title="RCU callbacks"))
 
     # -- properties ------------------------------------------------------------------------
@@ -1024,6 +1130,11 @@ class TdpRootPut(Model):
             out["root->tdp_mmu_root_count"] = str(o["count"])
             out["root->role.invalid"] = "true" if o["invalid"] else "false"
         out["tdp_mmu_roots"] = "[" + ", ".join(f"root #{r}" for r in w[ROOTS]) + "]"
+        if w.variant.flags.get("notifier"):
+            page = ("freed by the primary MM" if not w.has_obj(GUEST_PAGE) else
+                    "allocated" + (", accessed bit written back" if w.obj(GUEST_PAGE)["accessed"] else ""))
+            out["guest page"] = page
+            out["SPTE of the guest page"] = "present in root #1" if w["guest spte"] else "zapped"
         held = self._holders(w)
         out["references held by"] = ", ".join(held) if held else "nobody"
         out["zapped by put_root"] = f"{w['zaps']}{'+' if w['zaps'] >= CAP else ''} time(s)"

@@ -376,12 +376,17 @@ def zap_warn(w, t) -> None:
         ]), title="WARNING: mmu_spte_clear_track_bits(): SPTE maps a page nobody holds")
 
 
-def zap_accessed(w, t) -> None:
-    """kvm_set_pfn_accessed(pfn), per the variant."""
-    if w.variant.flags.get("reserved_rule", "fixed") == "old":
-        touches = not kvm_is_reserved_pfn(w, PFN)
-    else:
-        touches = not kvm_is_reserved_pfn(w, PFN) and not kvm_is_zone_device_pfn(w, PFN)
+def zap_accessed(w, t, zone_check: bool = True) -> None:
+    """kvm_set_pfn_accessed(pfn): mark_page_accessed() unless the guard skips the pfn.
+
+    The guard is the step's own: ``!kvm_is_reserved_pfn(pfn)`` before
+    a78986aae9b2 (``zone_check=False``), plus ``!kvm_is_zone_device_pfn(pfn)``
+    after it. ``kvm_is_reserved_pfn()`` itself follows the variant's
+    ``reserved_rule``.
+    """
+    touches = not kvm_is_reserved_pfn(w, PFN)
+    if touches and zone_check:
+        touches = not kvm_is_zone_device_pfn(w, PFN)
     if touches and is_zone_device_page(w, PFN):
         device_pfn_in_page_machinery(w, "mark_page_accessed()")
 
@@ -500,7 +505,7 @@ class TeardownOld(Teardown):
 
     @line(ACCESSED_OLD, fn="mmu_spte_clear_track_bits")
     def s_accessed(self, w, t):
-        zap_accessed(w, t)
+        zap_accessed(w, t, zone_check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -512,10 +517,11 @@ class VmExit(Program):
 
     fn = "kvm_mmu_zap_all"
 
-    @line("mmu_notifier_release(mm);   /* after the vCPU thread has exited */", fn="exit_mmap")
+    @line("mmu_notifier_release(mm);   /* after the vCPU threads have exited */", fn="exit_mmap")
     def notifier_release(self, w, t):
-        if not w.done(self.vcpu):
-            raise Blocked("waiting for the vCPU thread to exit")
+        for v in getattr(self, "vcpus", (self.vcpu,)):
+            if not w.done(v):
+                raise Blocked("waiting for the vCPU threads to exit")
 
     @line("spin_lock(&kvm->mmu_lock);")
     def lock(self, w, t):
@@ -552,9 +558,11 @@ class VmExit(Program):
 
 
 class VmExitOld(VmExit):
+    """Before a78986aae9b2: the accessed marking has only the kvm_is_reserved_pfn() guard."""
+
     @line(ACCESSED_OLD, fn="mmu_spte_clear_track_bits")
     def accessed(self, w, t):
-        zap_accessed(w, t)
+        zap_accessed(w, t, zone_check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -564,9 +572,10 @@ class VmExitOld(VmExit):
 class ZoneDevice(Model):
     name = "zone_device"
     title = "ZONE_DEVICE pfn refcounting: KVM's gup references and the device teardown"
-    source = ("seed 003 (lore: Sean Christopherson's \"KVM: MMU: Do not treat ZONE_DEVICE pages as being "
-              "reserved\", Dan Williams' objection, Paolo Bonzini's reply); Adam Borowski's report "
-              "(lore 20190919115547.GA17963@angband.pl); commit a78986aae9b2")
+    source = ("Sean Christopherson's \"KVM: MMU: Do not treat ZONE_DEVICE pages as being reserved\" "
+              "(lore 20191106170727.14457-2-sean.j.christopherson@intel.com), Dan Williams' objection and "
+              "Paolo Bonzini's reply (lore 1cf71906-ba99-e637-650f-fc08ac4f3d5f@redhat.com); Adam Borowski's "
+              "report (lore 20190919115547.GA17963@angband.pl); commit a78986aae9b2")
     variants = [
         Variant("reserved_pfn", "before the fix: kvm_is_reserved_pfn() is PageReserved(), true for ZONE_DEVICE, "
                 "so KVM never puts its gup reference", commit="before a78986aae9b2",
@@ -586,6 +595,8 @@ class ZoneDevice(Model):
         "user": Param("kvm", choices=("kvm", "kvm_exit", "mmap"),
                       help="who maps the device: a KVM guest (kvm), a KVM guest whose QEMU exits "
                            "(kvm_exit), or a plain mmap() without KVM (mmap)"),
+        "vcpus": Param(1, 1, 2, "vCPUs faulting on the device page (each takes its own gup reference); "
+                                "ignored with user=mmap"),
     }
     properties = {
         "teardown_completes": "memunmap_pages() finishes: no page or pgmap reference is left behind",
@@ -632,9 +643,15 @@ class ZoneDevice(Model):
                                              title="vCPU: EPT violation on a /dev/dax-backed guest page"))
         w.spawn(variant.programs["teardown"]("teardown", cpu=1, comm="ndctl",
                                              title="device unbind: kill_dev_dax(), memunmap_pages()"))
+        vcpus = (0,)
+        if user != "mmap" and params["vcpus"] > 1:
+            vcpus = (0, 2 if user != "kvm_exit" else 3)
         if user == "kvm_exit":
             w.spawn(variant.programs["exit"]("exit", cpu=2, comm="qemu", title="QEMU exits: exit_mmap()",
-                                             vcpu=0))
+                                             vcpu=0, vcpus=vcpus))
+        if len(vcpus) > 1:
+            w.spawn(variant.programs["vcpu"]("vcpu1", cpu=vcpus[1], comm="qemu-vcpu1",
+                                             title="a second vCPU: EPT violation on the same page"))
 
     def invariants(self, w):
         if w["spte"] and not w["user pte"] and w["mmu_notifier_count"] == 0:
@@ -689,6 +706,54 @@ def lab_variant(vcpu_cls, name: str = "mine", desc: str = "my release rule") -> 
         from ..engine import KvmlabError
         raise KvmlabError("lab_variant() takes a subclass of zone_device.FaultPathFixed")
     return ZoneDevice.variant("refcounted").derive(name, desc, programs={"vcpu": vcpu_cls}, buggy=False)
+
+
+# ---------------------------------------------------------------------------
+# The chapter's exercise solutions (shown in its dropdowns; its tests and
+# tools/model_coverage.py explore them)
+# ---------------------------------------------------------------------------
+
+class NoRetry(FaultPathFixed):
+    """Exercise ch4-ex-retry: the fixed fault path without mmu_notifier_retry()."""
+
+    @line("/* if (mmu_notifier_retry(vcpu->kvm, mmu_seq)) goto out_unlock;  -- removed */")
+    def retry(self, w, t):
+        return None
+
+
+class EarlyPut(FaultPathFixed):
+    """Exercise ch4-ex-dan: Dan Williams' alternative, put_page() right after gup."""
+
+    @line("put_page(page);   /* right after gup */", fn="hva_to_pfn", after="put_pgmap")
+    def early_put(self, w, t):
+        if not is_error_noslot_pfn(t.pfn):
+            put_page(w, H_KVM)
+
+    @line("/* kvm_release_pfn_clean(pfn): nothing left to put */", fn="kvm_release_pfn_clean")
+    def release(self, w, t):
+        return None
+
+
+class PgmapInstead(FaultPathFixed):
+    """Exercise ch4-ex-pgmap: a wrong fix that drops a pgmap reference KVM does not own."""
+
+    @line("if (is_zone_device_page(page)) put_dev_pagemap(page->pgmap);"
+          " else if (!PageReserved(page)) put_page(page);", fn="kvm_release_pfn_clean")
+    def release(self, w, t):
+        if is_zone_device_page(w, t.pfn):
+            put_dev_pagemap(w, "KVM (wrongly)")
+        elif not PageReserved(w, t.pfn):
+            put_page(w, H_KVM)
+
+
+def guards_variant(thp: str = "old", accessed: str = "old") -> Variant:
+    """Exercise ch4-ex-guards: the fixed kvm_is_reserved_pfn() with the old or new THP/accessed guards."""
+    progs = {"vcpu": FaultPath if thp == "old" else FaultPathFixed}
+    if accessed == "old":
+        progs.update(teardown=TeardownOld, exit=VmExitOld)
+    return ZoneDevice.variant("refcounted").derive(
+        f"guards_thp_{thp}_accessed_{accessed}",
+        f"fixed kvm_is_reserved_pfn(), {thp} THP guard, {accessed} accessed guard", programs=progs)
 
 
 def references_dot(w, title: str = "") -> str:

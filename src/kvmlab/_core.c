@@ -1,0 +1,532 @@
+/* The explorer's hot loop in C (optional accelerator; kvmlab/engine/explorer.py is the reference).
+ *
+ * A state is W = nthreads + 1 uint32 ids: the interned global part, then each
+ * thread's interned part (0: finished), exactly kvmlab.engine.packed's ids.
+ * States are numbered in the order they are found; the BFS queue is the
+ * cursor over that numbering. Successors come from a memo keyed on
+ * (thread, global id, own id), filled by Python (Packed.raw) on a miss: the
+ * loop stops and asks (KC_NEED) whenever a thread of the next state has no
+ * entry, Python answers with kc_memo_put / kc_oneshot, and the loop resumes
+ * at that state. Everything Python must judge (reports, new global parts
+ * for invariants, terminal states) goes to a log, in the order the pure
+ * Python loop meets it, so both find the same first counterexamples.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KC_DONE 0
+#define KC_BUDGET 1
+#define KC_NEED 2
+#define KC_FULL 3
+#define KC_NOMEM 4
+
+#define E_SUCC 0
+#define E_BLOCKED 1
+#define E_DEP 2 /* the outcome also depends on other threads' parts: see the second-level table */
+
+typedef struct kc_ctx {
+    int W, n, keep_rows, has_inv;
+    int64_t max_states;
+    /* states */
+    uint32_t *st; int64_t nst, stcap;
+    int64_t *ht; int64_t hmask;
+    int64_t *parent; uint32_t *pmove; uint32_t *depth; uint8_t *term;
+    int64_t cursor, qlen, transitions;
+    /* memo: key -> entry */
+    uint64_t *mk; int32_t *mv; int64_t mmask, mcount;
+    int32_t *ekind, *eoff, *en, *edoff; int64_t ne, ecap;
+    /* second level, for E_DEP entries: (first-level key, the dep threads' ids) -> entry */
+    int32_t *m2h; int64_t m2mask, m2count;
+    uint64_t *m2key; int64_t *m2off; int32_t *m2val; int64_t nm2, m2cap;
+    uint32_t *ids; int64_t nids, idscap;   /* dep thread lists, dep ids of keys, successors' new dep ids */
+    uint32_t *smove, *sg, *sown; int32_t *sev; uint8_t *sfatal; int64_t ns, scap;
+    /* one-shot successors of the state being expanded (not memoisable) */
+    int64_t os_state; uint64_t os_mask, os_blocked;
+    int32_t os_off[64], os_n[64];
+    uint32_t *os_move; uint32_t *os_words; int32_t *os_ev; uint8_t *os_fatal; int64_t os_count, os_cap;
+    /* invariants already known to hold on a global id */
+    uint8_t *inv_clean; int64_t inv_cap;
+    /* rows (edges) for the termination check */
+    int64_t *rb, *re; uint64_t *mask;
+    int64_t *edst; uint8_t *etid; uint32_t *emove; int64_t nedge, ecap2;
+    /* log: (kind, a, b, c): 1 report (state, event id, move id), 2 new state to check, 3 terminal */
+    int64_t *log; int64_t nlog, logcap;
+    int64_t need;
+    /* scc output */
+    int64_t *comp; int64_t ncomp_nodes; int64_t *cstart; int64_t ncomps;
+} kc_ctx;
+
+static int grow(void **p, int64_t *cap, int64_t need, size_t sz) {  /* *p holds *cap items of sz bytes */
+    if (need <= *cap) return 0;
+    int64_t c = *cap ? *cap : 1024;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, (size_t)c * sz);
+    if (!q) return -1;
+    *p = q; *cap = c;
+    return 0;
+}
+
+static uint64_t mix(uint64_t h) {
+    h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33; h *= 0xc4ceb9fe1a85ec53ULL; h ^= h >> 33;
+    return h;
+}
+
+static uint64_t hash_words(const uint32_t *w, int W) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int k = 0; k < W; k++) h = mix(h ^ w[k]) + (uint64_t)k;
+    return h;
+}
+
+void kc_free(kc_ctx *c) {
+    if (!c) return;
+    void *ps[] = {c->st, c->ht, c->parent, c->pmove, c->depth, c->term, c->mk, c->mv, c->ekind, c->eoff, c->en,
+                  c->smove, c->sg, c->sown, c->sev, c->sfatal, c->os_move, c->os_words, c->os_ev, c->os_fatal,
+                  c->inv_clean, c->rb, c->re, c->mask, c->edst, c->etid, c->emove, c->log, c->comp, c->cstart,
+                  c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids};
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) free(ps[k]);
+    free(c);
+}
+
+static int rehash(kc_ctx *c, int64_t size) {
+    int64_t *ht = calloc((size_t)size, sizeof(int64_t));
+    if (!ht) return -1;
+    free(c->ht);
+    c->ht = ht; c->hmask = size - 1;
+    for (int64_t i = 0; i < c->nst; i++) {
+        uint64_t h = hash_words(c->st + i * c->W, c->W) & (uint64_t)c->hmask;
+        while (ht[h]) h = (h + 1) & (uint64_t)c->hmask;
+        ht[h] = i + 1;
+    }
+    return 0;
+}
+
+static int memo_rehash(kc_ctx *c, int64_t size) {
+    uint64_t *mk = calloc((size_t)size, sizeof(uint64_t));
+    int32_t *mv = malloc((size_t)size * sizeof(int32_t));
+    if (!mk || !mv) { free(mk); free(mv); return -1; }
+    for (int64_t k = 0; k < size; k++) mv[k] = -1;
+    for (int64_t k = 0; k <= c->mmask; k++) {
+        if (c->mv && c->mv[k] >= 0) {
+            uint64_t h = mix(c->mk[k]) & (uint64_t)(size - 1);
+            while (mv[h] >= 0) h = (h + 1) & (uint64_t)(size - 1);
+            mk[h] = c->mk[k]; mv[h] = c->mv[k];
+        }
+    }
+    free(c->mk); free(c->mv);
+    c->mk = mk; c->mv = mv; c->mmask = size - 1;
+    return 0;
+}
+
+kc_ctx *kc_new(int nthreads, int keep_rows, int has_inv, int64_t max_states) {
+    kc_ctx *c = calloc(1, sizeof(kc_ctx));
+    if (!c) return NULL;
+    c->n = nthreads; c->W = nthreads + 1; c->keep_rows = keep_rows; c->has_inv = has_inv;
+    c->max_states = max_states; c->os_state = -1; c->need = -1;
+    if (rehash(c, 1 << 12) || memo_rehash(c, 1 << 12)) { kc_free(c); return NULL; }
+    return c;
+}
+
+/* the index of state w, adding it (parent, move, depth) if new; *isnew says which; -1: no memory */
+static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, uint32_t d, int *isnew) {
+    uint64_t h = hash_words(w, c->W) & (uint64_t)c->hmask;
+    int64_t x;
+    while ((x = c->ht[h])) {
+        if (!memcmp(c->st + (x - 1) * c->W, w, (size_t)c->W * 4)) { *isnew = 0; return x - 1; }
+        h = (h + 1) & (uint64_t)c->hmask;
+    }
+    int64_t j = c->nst;
+    if (j + 1 > c->stcap) {  /* stcap: states; every per-state array has that many slots */
+        int64_t cap = c->stcap ? c->stcap * 2 : 4096;
+        uint32_t *a = realloc(c->st, (size_t)cap * c->W * 4); if (!a) return -1; c->st = a;
+        int64_t *p = realloc(c->parent, (size_t)cap * 8); if (!p) return -1; c->parent = p;
+        uint32_t *pm = realloc(c->pmove, (size_t)cap * 4); if (!pm) return -1; c->pmove = pm;
+        uint32_t *dp = realloc(c->depth, (size_t)cap * 4); if (!dp) return -1; c->depth = dp;
+        uint8_t *tm = realloc(c->term, (size_t)cap); if (!tm) return -1; c->term = tm;
+        if (c->keep_rows) {
+            int64_t *r1 = realloc(c->rb, (size_t)cap * 8); if (!r1) return -1; c->rb = r1;
+            int64_t *r2 = realloc(c->re, (size_t)cap * 8); if (!r2) return -1; c->re = r2;
+            uint64_t *m = realloc(c->mask, (size_t)cap * 8); if (!m) return -1; c->mask = m;
+        }
+        c->stcap = cap;
+    }
+    if (c->keep_rows) { c->rb[j] = c->re[j] = 0; c->mask[j] = 0; }
+    memcpy(c->st + j * c->W, w, (size_t)c->W * 4);
+    c->parent[j] = par; c->pmove[j] = mv; c->depth[j] = d; c->term[j] = 0;
+    c->ht[h] = j + 1;
+    c->nst = j + 1;
+    *isnew = 1;
+    if (c->nst * 2 > c->hmask + 1 && rehash(c, (c->hmask + 1) * 2)) return -1;
+    return j;
+}
+
+int64_t kc_init(kc_ctx *c, const uint32_t *w) {
+    int isnew;
+    int64_t j = intern(c, w, -1, 0, 0, &isnew);
+    if (j >= 0) c->qlen = 1;
+    return j;
+}
+
+static uint64_t mkey(uint32_t gid, uint32_t own, int tid) {
+    return ((((uint64_t)gid << 24) | own) << 6) | (uint64_t)tid;
+}
+
+static int32_t memo_find(kc_ctx *c, uint64_t key) {
+    uint64_t h = mix(key) & (uint64_t)c->mmask;
+    while (c->mv[h] >= 0) {
+        if (c->mk[h] == key) return c->mv[h];
+        h = (h + 1) & (uint64_t)c->mmask;
+    }
+    return -1;
+}
+
+static int64_t push_ids(kc_ctx *c, const uint32_t *src, int64_t k) {
+    if (c->nids + k > c->idscap) {
+        int64_t cap = c->idscap ? c->idscap : 4096;
+        while (cap < c->nids + k) cap *= 2;
+        uint32_t *a = realloc(c->ids, (size_t)cap * 4); if (!a) return -1;
+        c->ids = a; c->idscap = cap;
+    }
+    int64_t off = c->nids;
+    if (k) memcpy(c->ids + off, src, (size_t)k * 4);
+    c->nids += k;
+    return off;
+}
+
+/* a new entry: blocked (n < 0) or n successors (move, global id, own id, event id, fatal) */
+static int64_t new_entry(kc_ctx *c, int n, const uint32_t *moves, const uint32_t *gs, const uint32_t *owns,
+                         const int32_t *evs, const uint8_t *fatal) {
+    if (c->ne + 1 > c->ecap) {
+        int64_t cap = c->ecap ? c->ecap * 2 : 1024;
+        int32_t *k = realloc(c->ekind, (size_t)cap * 4); if (!k) return -1; c->ekind = k;
+        int32_t *a = realloc(c->eoff, (size_t)cap * 4); if (!a) return -1; c->eoff = a;
+        int32_t *b = realloc(c->en, (size_t)cap * 4); if (!b) return -1; c->en = b;
+        int32_t *d = realloc(c->edoff, (size_t)cap * 4); if (!d) return -1; c->edoff = d;
+        c->ecap = cap;
+    }
+    int64_t e = c->ne++;
+    c->ekind[e] = n < 0 ? E_BLOCKED : E_SUCC;
+    c->eoff[e] = (int32_t)c->ns; c->en[e] = n < 0 ? 0 : n; c->edoff[e] = -1;
+    if (n > 0) {
+        int64_t cap2 = c->scap ? c->scap : 1024;
+        while (cap2 < c->ns + n) cap2 *= 2;
+        if (cap2 != c->scap) {
+            uint32_t *p1 = realloc(c->smove, (size_t)cap2 * 4); if (!p1) return -1; c->smove = p1;
+            uint32_t *p2 = realloc(c->sg, (size_t)cap2 * 4); if (!p2) return -1; c->sg = p2;
+            uint32_t *p3 = realloc(c->sown, (size_t)cap2 * 4); if (!p3) return -1; c->sown = p3;
+            int32_t *p4 = realloc(c->sev, (size_t)cap2 * 4); if (!p4) return -1; c->sev = p4;
+            uint8_t *p5 = realloc(c->sfatal, (size_t)cap2); if (!p5) return -1; c->sfatal = p5;
+            c->scap = cap2;
+        }
+        for (int k = 0; k < n; k++) {
+            c->smove[c->ns + k] = moves[k]; c->sg[c->ns + k] = gs[k]; c->sown[c->ns + k] = owns[k];
+            c->sev[c->ns + k] = evs[k]; c->sfatal[c->ns + k] = fatal[k];
+        }
+        c->ns += n;
+    }
+    return e;
+}
+
+static int map_put(kc_ctx *c, uint64_t key, int32_t e) {
+    if ((c->mcount + 1) * 2 > c->mmask + 1 && memo_rehash(c, (c->mmask + 1) * 2)) return -1;
+    uint64_t h = mix(key) & (uint64_t)c->mmask;
+    while (c->mv[h] >= 0) {
+        if (c->mk[h] == key) { c->mv[h] = e; return 0; }
+        h = (h + 1) & (uint64_t)c->mmask;
+    }
+    c->mk[h] = key; c->mv[h] = e; c->mcount++;
+    return 0;
+}
+
+/* A memo entry for (tid, gid, own): blocked (n < 0) or n successors (move, global id, own id, event id, fatal). */
+int kc_memo_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int n, const uint32_t *moves, const uint32_t *gs,
+                const uint32_t *owns, const int32_t *evs, const uint8_t *fatal) {
+    int64_t e = new_entry(c, n, moves, gs, owns, evs, fatal);
+    if (e < 0) return -1;
+    return map_put(c, mkey(gid, own, tid), (int32_t)e);
+}
+
+static uint64_t key2_hash(uint64_t key, const uint32_t *ids, int k) {
+    return mix(key ^ hash_words(ids, k));
+}
+
+static int m2_rehash(kc_ctx *c, int64_t size) {
+    int32_t *h = malloc((size_t)size * 4);
+    if (!h) return -1;
+    for (int64_t k = 0; k < size; k++) h[k] = -1;
+    for (int64_t r = 0; r < c->nm2; r++) {
+        int32_t e1 = memo_find(c, c->m2key[r]);
+        int k = c->en[e1];
+        uint64_t x = key2_hash(c->m2key[r], c->ids + c->m2off[r], k) & (uint64_t)(size - 1);
+        while (h[x] >= 0) x = (x + 1) & (uint64_t)(size - 1);
+        h[x] = (int32_t)r;
+    }
+    free(c->m2h);
+    c->m2h = h; c->m2mask = size - 1;
+    return 0;
+}
+
+/* The entry for thread t of state s (following an E_DEP entry to the second level), or -1. */
+static int32_t lookup(kc_ctx *c, const uint32_t *s, int t) {
+    uint64_t key = mkey(s[0], s[t + 1], t);
+    int32_t e = memo_find(c, key);
+    if (e < 0 || c->ekind[e] != E_DEP) return e;
+    int k = c->en[e];
+    uint32_t ids[64];
+    for (int q = 0; q < k; q++) ids[q] = s[c->ids[c->eoff[e] + q] + 1];
+    if (!c->m2h) return -1;
+    uint64_t x = key2_hash(key, ids, k) & (uint64_t)c->m2mask;
+    int32_t r;
+    while ((r = c->m2h[x]) >= 0) {
+        if (c->m2key[r] == key && !memcmp(c->ids + c->m2off[r], ids, (size_t)k * 4)) return c->m2val[r];
+        x = (x + 1) & (uint64_t)c->m2mask;
+    }
+    return -1;
+}
+
+/* A memo entry for (tid, gid, own) that also depends on threads deps[0..k) having ids depids: blocked (n < 0) or
+   n successors, each also giving the new ids of the dep threads (newdeps[k * successor + q]). */
+int kc_memo_dep_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int k, const uint32_t *deps,
+                    const uint32_t *depids, int n, const uint32_t *moves, const uint32_t *gs, const uint32_t *owns,
+                    const uint32_t *newdeps, const int32_t *evs, const uint8_t *fatal) {
+    uint64_t key = mkey(gid, own, tid);
+    int32_t e1 = memo_find(c, key);
+    if (e1 < 0) {
+        int64_t e = new_entry(c, 0, NULL, NULL, NULL, NULL, NULL);
+        int64_t off = push_ids(c, deps, k);
+        if (e < 0 || off < 0) return -1;
+        c->ekind[e] = E_DEP; c->eoff[e] = (int32_t)off; c->en[e] = k;
+        if (map_put(c, key, (int32_t)e)) return -1;
+        e1 = (int32_t)e;
+    } else if (c->ekind[e1] != E_DEP || c->en[e1] != k) {
+        return -2;
+    }
+    int64_t e2 = new_entry(c, n, moves, gs, owns, evs, fatal);
+    if (e2 < 0) return -1;
+    if (n > 0) {
+        int64_t off = push_ids(c, newdeps, (int64_t)n * k);
+        if (off < 0) return -1;
+        c->edoff[e2] = (int32_t)off;
+    }
+    int64_t koff = push_ids(c, depids, k);
+    if (koff < 0) return -1;
+    if (c->nm2 + 1 > c->m2cap) {
+        int64_t cap = c->m2cap ? c->m2cap * 2 : 1024;
+        uint64_t *a = realloc(c->m2key, (size_t)cap * 8); if (!a) return -1; c->m2key = a;
+        int64_t *b = realloc(c->m2off, (size_t)cap * 8); if (!b) return -1; c->m2off = b;
+        int32_t *d = realloc(c->m2val, (size_t)cap * 4); if (!d) return -1; c->m2val = d;
+        c->m2cap = cap;
+    }
+    int64_t r = c->nm2++;
+    c->m2key[r] = key; c->m2off[r] = koff; c->m2val[r] = (int32_t)e2;
+    if ((c->nm2 * 2 > c->m2mask + 1 || !c->m2h) && m2_rehash(c, c->m2h ? (c->m2mask + 1) * 2 : 4096)) return -1;
+    else {
+        /* m2_rehash inserted every record; otherwise insert this one */
+        uint64_t x = key2_hash(key, depids, k) & (uint64_t)c->m2mask;
+        int found = 0;
+        while (c->m2h[x] >= 0) { if (c->m2h[x] == (int32_t)r) { found = 1; break; } x = (x + 1) & (uint64_t)c->m2mask; }
+        if (!found) c->m2h[x] = (int32_t)r;
+    }
+    return 0;
+}
+
+/* Successors of thread tid in the state being expanded, given whole (not memoisable); n < 0: blocked. */
+int kc_oneshot(kc_ctx *c, int64_t state, int tid, int n, const uint32_t *moves, const uint32_t *words,
+               const int32_t *evs, const uint8_t *fatal) {
+    if (c->os_state != state) { c->os_state = state; c->os_mask = 0; c->os_blocked = 0; c->os_count = 0; }
+    c->os_mask |= 1ULL << tid;
+    if (n < 0) { c->os_blocked |= 1ULL << tid; return 0; }
+    int64_t need = c->os_count + n, cap = c->os_cap;
+    if (need > cap) {
+        while (cap < need) cap = cap ? cap * 2 : 64;
+        uint32_t *a = realloc(c->os_move, (size_t)cap * 4); if (!a) return -1; c->os_move = a;
+        uint32_t *b = realloc(c->os_words, (size_t)cap * c->W * 4); if (!b) return -1; c->os_words = b;
+        int32_t *d = realloc(c->os_ev, (size_t)cap * 4); if (!d) return -1; c->os_ev = d;
+        uint8_t *e = realloc(c->os_fatal, (size_t)cap); if (!e) return -1; c->os_fatal = e;
+        c->os_cap = cap;
+    }
+    c->os_off[tid] = (int32_t)c->os_count; c->os_n[tid] = n;
+    for (int k = 0; k < n; k++) {
+        int64_t q = c->os_count + k;
+        c->os_move[q] = moves[k]; c->os_ev[q] = evs[k]; c->os_fatal[q] = fatal[k];
+        memcpy(c->os_words + q * c->W, words + (int64_t)k * c->W, (size_t)c->W * 4);
+    }
+    c->os_count += n;
+    return 0;
+}
+
+/* The invariants hold in every state with global id gid (Python checked and memoised it). */
+int kc_inv_clean(kc_ctx *c, uint32_t gid) {
+    if ((int64_t)gid >= c->inv_cap) {
+        int64_t cap = c->inv_cap ? c->inv_cap : 1024;
+        while (cap <= (int64_t)gid) cap *= 2;
+        uint8_t *a = realloc(c->inv_clean, (size_t)cap); if (!a) return -1;
+        memset(a + c->inv_cap, 0, (size_t)(cap - c->inv_cap));
+        c->inv_clean = a; c->inv_cap = cap;
+    }
+    c->inv_clean[gid] = 1;
+    return 0;
+}
+
+static int logit(kc_ctx *c, int64_t kind, int64_t a, int64_t b, int64_t d) {
+    if (grow((void **)&c->log, &c->logcap, (c->nlog + 1) * 4, 8)) return -1;
+    int64_t *l = c->log + c->nlog * 4;
+    l[0] = kind; l[1] = a; l[2] = b; l[3] = d;
+    c->nlog++;
+    return 0;
+}
+
+static int add_edge(kc_ctx *c, int64_t j, int tid, uint32_t mv) {
+    if (c->nedge + 1 > c->ecap2) {
+        int64_t cap = c->ecap2 ? c->ecap2 * 2 : 4096;
+        int64_t *a = realloc(c->edst, (size_t)cap * 8); if (!a) return -1; c->edst = a;
+        uint8_t *b = realloc(c->etid, (size_t)cap); if (!b) return -1; c->etid = b;
+        uint32_t *d = realloc(c->emove, (size_t)cap * 4); if (!d) return -1; c->emove = d;
+        c->ecap2 = cap;
+    }
+    c->edst[c->nedge] = j; c->etid[c->nedge] = (uint8_t)tid; c->emove[c->nedge] = mv;
+    c->nedge++;
+    return 0;
+}
+
+/* one successor of state i: intern, log, queue */
+static int succ(kc_ctx *c, int64_t i, int tid, const uint32_t *w, uint32_t mv, int32_t ev, uint8_t fatal,
+                uint32_t d1) {
+    int isnew;
+    if (ev >= 0 && logit(c, 1, i, ev, mv)) return -1;
+    int64_t j = intern(c, w, i, mv, d1, &isnew);
+    if (j < 0) return -1;
+    if (isnew) {
+        if (c->has_inv && !(w[0] < c->inv_cap && c->inv_clean[w[0]] == 1) && logit(c, 2, j, 0, 0)) return -1;
+        if (fatal) c->term[j] = 1; else c->qlen++;
+    }
+    if (c->keep_rows && add_edge(c, j, tid, mv)) return -1;
+    return 0;
+}
+
+/* Expand states from the cursor, at most budget of them. */
+int kc_run(kc_ctx *c, int64_t budget) {
+    uint32_t w[65];
+    int W = c->W;
+    while (c->cursor < c->nst) {
+        int64_t i = c->cursor;
+        if (c->term[i]) { c->cursor++; continue; }
+        if (budget-- <= 0) return KC_BUDGET;
+        const uint32_t *s = c->st + i * W;
+        int oneshot = c->os_state == i;
+        /* every live thread needs an answer before the state is expanded */
+        for (int t = 0; t < c->n; t++) {
+            if (!s[t + 1] || (oneshot && (c->os_mask >> t & 1))) continue;
+            if (lookup(c, s, t) < 0) { c->need = i; return KC_NEED; }
+        }
+        uint32_t d1 = c->depth[i] + 1;
+        int64_t e0 = c->nedge, nouts = 0;
+        uint64_t mask = 0;
+        for (int t = 0; t < c->n; t++) {
+            uint32_t own = c->st[i * W + t + 1];
+            if (!own) continue;
+            if (oneshot && (c->os_mask >> t & 1)) {
+                if (c->os_blocked >> t & 1) continue;
+                mask |= 1ULL << t;
+                for (int k = 0; k < c->os_n[t]; k++) {
+                    int64_t q = c->os_off[t] + k;
+                    memcpy(w, c->os_words + q * W, (size_t)W * 4);
+                    if (succ(c, i, t, w, c->os_move[q], c->os_ev[q], c->os_fatal[q], d1)) return KC_NOMEM;
+                    nouts++;
+                }
+                continue;
+            }
+            int32_t e1 = memo_find(c, mkey(c->st[i * W], own, t));
+            int32_t e = lookup(c, c->st + i * W, t);
+            if (c->ekind[e] == E_BLOCKED) continue;
+            mask |= 1ULL << t;
+            int dk = c->ekind[e1] == E_DEP ? c->en[e1] : 0;
+            for (int k = 0; k < c->en[e]; k++) {
+                int64_t q = c->eoff[e] + k;
+                memcpy(w, c->st + i * W, (size_t)W * 4);
+                w[0] = c->sg[q]; w[t + 1] = c->sown[q];
+                for (int d = 0; d < dk; d++) w[c->ids[c->eoff[e1] + d] + 1] = c->ids[c->edoff[e] + (int64_t)k * dk + d];
+                if (succ(c, i, t, w, c->smove[q], c->sev[q], c->sfatal[q], d1)) return KC_NOMEM;
+                nouts++;
+            }
+        }
+        c->transitions += nouts;
+        if (c->keep_rows) { c->rb[i] = e0; c->re[i] = c->nedge; c->mask[i] = mask; }
+        if (!nouts && logit(c, 3, i, 0, 0)) return KC_NOMEM;
+        c->qlen--;
+        c->cursor++;
+        if (oneshot) c->os_state = -1;
+        if (c->nst >= c->max_states && c->qlen > 0) return KC_FULL;
+    }
+    return KC_DONE;
+}
+
+/* Tarjan's SCCs over the recorded edges, in the pure-Python explorer's order; keeps components with a cycle. */
+int kc_scc(kc_ctx *c) {
+    int64_t n = c->nst;
+    int64_t *index = malloc((size_t)n * 8), *low = malloc((size_t)n * 8), *stack = malloc((size_t)n * 8);
+    int64_t *wv = malloc((size_t)n * 8), *wp = malloc((size_t)n * 8);
+    uint8_t *on = calloc((size_t)n, 1);
+    int64_t *comp = malloc((size_t)n * 8), *cstart = malloc((size_t)(n + 1) * 8);
+    if (!index || !low || !stack || !wv || !wp || !on || !comp || !cstart) {
+        free(index); free(low); free(stack); free(wv); free(wp); free(on); free(comp); free(cstart);
+        return -1;
+    }
+    for (int64_t v = 0; v < n; v++) index[v] = -1;
+    int64_t counter = 0, sp = 0, ncn = 0, nc = 0;
+    for (int64_t root = 0; root < n; root++) {
+        if (index[root] != -1) continue;
+        int64_t wt = 0;
+        wv[wt] = root; wp[wt] = c->rb[root]; wt++;
+        index[root] = low[root] = counter++;
+        stack[sp++] = root; on[root] = 1;
+        while (wt) {
+            int64_t v = wv[wt - 1];
+            if (wp[wt - 1] < c->re[v]) {
+                int64_t u = c->edst[wp[wt - 1]++];
+                if (index[u] == -1) {
+                    index[u] = low[u] = counter++;
+                    stack[sp++] = u; on[u] = 1;
+                    wv[wt] = u; wp[wt] = c->rb[u]; wt++;
+                } else if (on[u] && index[u] < low[v]) {
+                    low[v] = index[u];
+                }
+            } else {
+                wt--;
+                if (wt && low[v] < low[wv[wt - 1]]) low[wv[wt - 1]] = low[v];
+                if (low[v] == index[v]) {
+                    int64_t start = ncn, u;
+                    do { u = stack[--sp]; on[u] = 0; comp[ncn++] = u; } while (u != v);
+                    int cyc = ncn - start > 1;
+                    if (!cyc) for (int64_t q = c->rb[v]; q < c->re[v]; q++) if (c->edst[q] == v) { cyc = 1; break; }
+                    if (cyc) cstart[nc++] = start; else ncn = start;
+                }
+            }
+        }
+    }
+    cstart[nc] = ncn;
+    free(index); free(low); free(stack); free(wv); free(wp); free(on);
+    free(c->comp); free(c->cstart);
+    c->comp = comp; c->cstart = cstart; c->ncomp_nodes = ncn; c->ncomps = nc;
+    return 0;
+}
+
+/* accessors (cffi sees only these) */
+int64_t kc_nstates(kc_ctx *c) { return c->nst; }
+int64_t kc_transitions(kc_ctx *c) { return c->transitions; }
+int64_t kc_need(kc_ctx *c) { return c->need; }
+int64_t kc_cursor(kc_ctx *c) { return c->cursor; }
+const uint32_t *kc_state(kc_ctx *c, int64_t i) { return c->st + i * c->W; }
+int64_t *kc_parent(kc_ctx *c) { return c->parent; }
+uint32_t *kc_pmove(kc_ctx *c) { return c->pmove; }
+uint32_t *kc_depth(kc_ctx *c) { return c->depth; }
+uint8_t *kc_term(kc_ctx *c) { return c->term; }
+int64_t *kc_log(kc_ctx *c, int64_t *n) { *n = c->nlog; c->nlog = 0; return c->log; }
+int64_t kc_edges(kc_ctx *c, int64_t v, int64_t *end) { *end = c->re[v]; return c->rb[v]; }
+uint64_t kc_mask(kc_ctx *c, int64_t v) { return c->mask[v]; }
+int64_t kc_edge_dst(kc_ctx *c, int64_t q) { return c->edst[q]; }
+int kc_edge_tid(kc_ctx *c, int64_t q) { return c->etid[q]; }
+uint32_t kc_edge_move(kc_ctx *c, int64_t q) { return c->emove[q]; }
+int64_t kc_ncomps(kc_ctx *c) { return c->ncomps; }
+int64_t *kc_comp(kc_ctx *c) { return c->comp; }
+int64_t *kc_cstart(kc_ctx *c) { return c->cstart; }
