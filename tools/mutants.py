@@ -48,6 +48,7 @@ PK = "kvmlab/engine/packed.py"
 WO = "kvmlab/engine/world.py"
 K = "kvmlab/kernel/"
 XP = "kvmlab/widgets/export.py"
+GR = "kvmlab/engine/graph.py"
 
 MUTANTS: list[tuple[str, str, str, str, str]] = [
     # -- the review's eight (quality.md 1.1) ------------------------------------------------------
@@ -89,11 +90,11 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
     ("E6", EX, "                for prop, msg in model.end_checks(w):",
      "                for prop, msg in (model.end_checks(w) if blocked else ()):",
      "end checks only where some thread is blocked (not when all finished)"),
-    ("E7", EX, "            if prop in found:\n                return\n",
-     "            if prop in found:\n                del found[prop]\n                order.remove(prop)\n",
+    ("E7", EX, "        if prop in self.found:\n            return\n",
+     "        if prop in self.found:\n            del self.found[prop]\n            self.order.remove(prop)\n",
      "keeps the last counterexample found instead of the first (shortest)"),
-    ("E8", EX, '                complete, stopped = False, f"max states ({self.max_states})"',
-     '                complete, stopped = True, f"max states ({self.max_states})"',
+    ("E8", EX, 'sr.complete, sr.stopped = False, f"max states ({self.max_states})"',
+     'sr.complete, sr.stopped = True, f"max states ({self.max_states})"',
      "a search stopped at max_states claims to be complete"),
     ("E9", EX, "        return self.complete and not self.violations",
      "        return not self.violations", "an incomplete search is ok"),
@@ -134,16 +135,22 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
     ("P5", EX, "                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r]",
      "                    items = [(mv, base | ng | (nt << shift), evs) for mv, ng, nt, evs in r[:1]]",
      "a memoised step keeps only its first outcome"),
+    ("P6", PK, "                if k != tid:\n                    out.append(-(k + 1))", "                pass",
+     "read-set memo: reading another thread is not part of the key"),
+    ("P7", PK, "                i = idx.get(k)\n                if i is not None:", "                i = idx.get(k)\n                if False:",
+     "read-set memo: the shared fields a step read are not part of the key"),
+    ("P8", PK, "        return self._objects(s & MASK).get(loc[1])", "        return None",
+     "read-set memo: the objects a step read are not part of the key"),
     # -- world: reduction promises, choices, encoding -----------------------------------------------------
     ("W1", WO, '            if kind == "local" and not broken:', "            if False:",
      "a local step's promise is not checked (shared fields, published objects, context, reports)"),
     ("W2", WO, "        if merge and not stayed and not w.may_be_interrupted(tid):", "        if merge and not stayed:",
      "steps are merged although a same-CPU handler may interrupt between them"),
-    ("W12", WO, "                broken = (w.events or w._seen_shared or (w._seen_objs & reach) or w._th[tid] is None",
-     "                broken = (w.events or w._seen_shared or w._th[tid] is None",
+    ("W12", WO, "                          or (w._seen_objs and w._seen_objs & self._reachable_in(snap[0], tid)))",
+     "                          )",
      "a local step may write an object another thread can reach"),
-    ("W13", WO, "                          or (tuple(w.sh.values()), self._visible(w, tid)) != seen0)",
-     "                          )", "a local step may change what other threads see of its context"),
+    ("W13", WO, "w._th[tid] is None or self._visible(w, tid) != vis0",
+     "w._th[tid] is None", "a local step may change what other threads see of its context"),
     ("W3", WO, '                kind = "other"\n                other_used = True',
      '                kind = "other"\n                other_used = False',
      "a transaction merges any number of non-mover steps"),
@@ -244,10 +251,10 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "            mv += [e.tid, S(e.move), S(e.choice), max(e.target - 1, 0), sp]", "edges point at the wrong state"),
     ("X6", XP, "            sp = -1\n            if e.events:", "            sp = -1\n            if False:",
      "edges lose their kernel reports"),
-    ("X7", XP, "    ex = Explorer(sys, max_states=max_states, reduction=False, record=True)",
+    ("X7", GR, "    ex = Explorer(sys, max_states=max_states, reduction=False, record=True)",
      "    ex = Explorer(sys, max_states=max_states, reduction=True, record=True)",
      "the stepper steps the reduced graph, not one C line at a time"),
-    ("X8", XP, "        if \":\" not in mv and sum(1 for e in row if e[1] == tid) < 2:\n            return None",
+    ("X8", GR, "        if \":\" not in mv and sum(1 for e in row if e[1] == tid) < 2:\n            return None",
      "        if True:\n            return None", "choices lose their labels (\"kmalloc: fail\")"),
 ]
 
@@ -274,8 +281,9 @@ def _locate(text: str, old: str, new: str) -> tuple[str, str] | None:
         return old, new
     if text.count(old) > 1:
         return None
+    # re-indented: the block must start at the beginning of a line
     hits = [(_shift(old, k), _shift(new, k)) for k in range(-16, 17, 4) if k]
-    hits = [(o, n) for o, n in hits if text.count(o) == 1]
+    hits = [("\n" + o, "\n" + n) for o, n in hits if ("\n" + text).count("\n" + o) == 1]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -298,7 +306,9 @@ def _apply(root: Path, mutant) -> None:
 
 
 def _run_tests(src: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
-    env = dict(os.environ, PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1", KVMLAB_ORACLE="quick")
+    # KVMLAB_PURE: the mutants change the pure-Python search, the reference (not the compiled core)
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1", KVMLAB_ORACLE="quick",
+               KVMLAB_PURE="1")
     t0 = time.perf_counter()
     try:
         p = subprocess.run([sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests], cwd=ROOT, env=env,
