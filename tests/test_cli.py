@@ -122,9 +122,28 @@ def test_random_schedules_replay_deterministically(which, picks):
 @settings(max_examples=40, deadline=None)
 @given(which=st.sampled_from(MODELS), picks=st.lists(st.integers(-3, 12), min_size=1, max_size=30))
 def test_arbitrary_schedules_either_replay_or_fail_clearly(which, picks):
+    """Replay accepts exactly the legal schedules (judged here step by step) and names the first bad item."""
     name, variant, params = which
+    sys_ = kvmlab.load(name, variant, params=params)
+    key, first_bad, why = sys_.initial, None, None
+    for n, p in enumerate(picks, 1):
+        if not 0 <= p < sys_.nthreads:
+            first_bad, why = n, "no thread"
+        elif key[2 + p] is None:
+            first_bad, why = n, "has finished"
+        else:
+            worlds, blocked = sys_.attempts(key, p)
+            if blocked is not None:
+                first_bad, why = n, f"cannot move: {blocked}"
+            else:
+                key = worlds[0][1].key()  # a bare thread id takes the first outcome of a choice
+                continue
+        break
     try:
-        kvmlab.replay(name, variant, params=params, schedule=[str(p) for p in picks])
+        tr = kvmlab.replay(name, variant, params=params, schedule=[str(p) for p in picks])
     except kvmlab.KvmlabError as e:
-        assert str(e).startswith("schedule step ")
-        assert any(s in str(e) for s in ("cannot move", "has finished", "no thread"))
+        assert first_bad is not None, f"a legal schedule was refused: {e}"
+        assert str(e).startswith(f"schedule step {first_bad}: ") and why in str(e), (str(e), why)
+    else:
+        assert first_bad is None, f"step {first_bad} should have been refused ({why})"
+        assert len(tr.steps) == len(picks) and tr.key == key

@@ -155,6 +155,31 @@ def test_fair_cycle_weak_vs_strong_on_a_hand_made_graph():
     assert entry == 0 and moves == ["0", "0"]
 
 
+def test_weak_fairness_excludes_a_cycle_that_starves_an_always_enabled_thread():
+    # 0 <-> 1 by thread 0; thread 1 is enabled in both states (its move leaves to 2) and never
+    # moves on the cycle: weakly unfair, so only "none" accepts the cycle
+    succ = [[(1, 0, "0"), (2, 1, "1")], [(0, 0, "0"), (2, 1, "1")], []]
+    enabled = [0b11, 0b11, 0]
+    assert find_fair_cycle(succ, enabled, "none") == (0, ["0", "0"])
+    assert find_fair_cycle(succ, enabled, "weak") is None
+    assert find_fair_cycle(succ, enabled, "strong") is None
+
+
+def test_strong_fairness_finds_a_fair_cycle_inside_an_unfair_component():
+    # one component {0, 1, 2}, all moves by thread 0; thread 2 is enabled only in state 2 and never
+    # moves. The whole component is strongly unfair, but the cycle 0 <-> 1 avoids state 2: fair.
+    succ = [[(1, 0, "0"), (2, 0, "0:x")], [(0, 0, "0")], [(0, 0, "0")]]
+    enabled = [0b001, 0b001, 0b101]
+    for fairness in ("none", "weak", "strong"):
+        found = find_fair_cycle(succ, enabled, fairness)
+        assert found is not None, fairness
+    entry, moves = find_fair_cycle(succ, enabled, "strong")
+    assert entry == 0 and moves == ["0", "0"]  # the sub-cycle, not through state 2
+    # a state without a self-loop is no cycle; a self-loop is
+    assert find_fair_cycle([[]], [0b1], "none") is None
+    assert find_fair_cycle([[(0, 0, "0")]], [0b1], "none") == (0, ["0"])
+
+
 # -- determinism, errors ------------------------------------------------------------------
 
 
@@ -214,6 +239,12 @@ class LocalLiar(Program):
         w["x"] = 2
 
 
+class UnderLiar(Program):
+    @line("x = 1;", under="l")
+    def a(self, w, t):
+        w["x"] = 1
+
+
 def _one(prog_cls):
     class M(Model):
         name = "one"
@@ -236,6 +267,10 @@ def test_model_errors_are_reported():
     red = kvmlab.check(_one(LocalLiar), reduction=True)
     full = kvmlab.check(_one(LocalLiar), reduction=False)
     assert red.complete and full.complete and red.states == full.states == 3
+    # likewise a step marked under= a lock it does not hold is not merged into anything
+    red = kvmlab.check(_one(UnderLiar), reduction=True, liveness=False)
+    full = kvmlab.check(_one(UnderLiar), reduction=False, liveness=False)
+    assert red.complete and (red.states, red.transitions) == (full.states, full.transitions) == (2, 1)
 
 
 def test_variant_override_keeps_place_and_inserts():
@@ -264,8 +299,24 @@ def test_a_learner_variant_is_a_few_lines():
     assert r.variant == "mine"
 
 
-def test_done_and_param_choices():
-    assert DONE == "__done__"
+class StopsEarly(Program):
+    @line("if (x) return;")
+    def check(self, w, t):
+        if w["x"] == 0:
+            return DONE
+
+    @line("x = 2;")
+    def later(self, w, t):
+        w["x"] = 2
+
+
+def test_done_ends_a_thread_before_its_last_step_and_param_choices():
+    sys_ = kvmlab.load(_one(StopsEarly))
+    w = sys_.run(sys_.initial, 0)
+    assert w.thread(0) is None and sys_.all_done(w.key())  # the step after it never runs
+    assert w["x"] == 0 and sys_.enabled(w.key()) == ([], {0: "done"})
+    r = kvmlab.check(_one(StopsEarly), reduction=False)
+    assert (r.states, r.transitions) == (2, 1)
     p = Param(1, 0, 2, choices=("task", "hardirq"))
     assert p.parse("ctx", "task") == "task"
     with pytest.raises(KvmlabError):
@@ -287,3 +338,44 @@ def test_liveness_checks_never_use_lock_transactions():
     n = kvmlab.check("apf_wake", "recheck", params=params, liveness=True, fairness="none")
     v = n.violation("terminates")
     assert v is not None and all(m.startswith("1") for m in v.schedule[v.loop_start:])
+
+
+class SetX(Program):
+    @line("x = 1;")
+    def a(self, w, t):
+        w["x"] = 1
+
+    @line("x = 0;")
+    def b(self, w, t):
+        w["x"] = 0
+
+
+class XZero(Model):
+    name = "xzero"
+    variants = [Variant("v", "x = 1; x = 0;")]
+    properties = {"x_zero": "x is 0 in every state"}
+    world = KernelWorld
+
+    def setup(self, w, variant, config, params):
+        w.declare("x", 0)
+        w.spawn(SetX("p"))
+
+    def invariants(self, w):
+        if w["x"]:
+            yield "x_zero", "x == 1"
+
+
+@pytest.mark.parametrize("reduction", [False, "local", True])
+def test_an_invariant_is_checked_in_every_state_even_one_step_in(reduction):
+    r = kvmlab.check(XZero, reduction=reduction, liveness=False)
+    v = r.violation("x_zero")
+    assert v is not None and (v.kind, v.schedule, v.message) == ("invariant", ["0"], "x == 1")
+
+
+def test_the_verdict_names_the_fairness_it_assumed():
+    assert kvmlab.check(RetryModel).fairness == "none"  # the model's default
+    assert kvmlab.check(RetryModel, fairness="weak").fairness == "weak"
+    assert kvmlab.check(RetryModel, fairness="strong").fairness == "strong"
+    r = kvmlab.check("tdp_root_put", "v3")
+    assert r.fairness == kvmlab.model("tdp_root_put").fairness == "weak"
+    assert kvmlab.check(RetryModel).violation("terminates") is not None  # listed: checked by default

@@ -6,7 +6,7 @@ import pytest
 
 import kvmlab
 from kvmlab import KvmlabError
-from kvmlab.engine import DONE, Program, line
+from kvmlab.engine import DONE, line
 from kvmlab.lab import grade
 from kvmlab.models.lost_update import LockedInc, PlainInc
 
@@ -132,7 +132,13 @@ def test_bad_arguments_raise():
         grade("no_such_model", "plain")
 
 
-def test_program_class_is_a_real_program():
-    assert issubclass(LockAroundLoadOnly, Program)
-    names = [s.name for s in LockAroundLoadOnly("x", loops=1).steps]
-    assert names == ["lock", "load", "unlock_early", "store"]
+def test_a_learner_program_has_the_steps_in_the_order_it_declares():
+    p = LockAroundLoadOnly("x", loops=1)
+    assert [s.name for s in p.steps] == ["lock", "load", "unlock_early", "store"]  # after=, drop=
+    assert p.steps[2].c == ("spin_unlock(&lock);",) and p.index["store"] == 3
+    assert p.steps[3].text.startswith("counter++;")  # the override keeps its place and its new line
+    assert [s.name for s in LockedInc("y", loops=1).steps] == ["lock", "load", "store", "unlock"]  # untouched
+    # and it runs in that order: lock, load, unlock, store
+    mine = PLAIN.derive("early", "unlock before the store", programs={"worker": LockAroundLoadOnly})
+    tr = kvmlab.replay(M, mine, params={"cpus": 1}, schedule=["0"] * 4)
+    assert [s["step"] for s in tr.steps] == ["lock", "load", "unlock_early", "store"]

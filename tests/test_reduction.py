@@ -12,6 +12,8 @@ import pytest
 
 import kvmlab
 from kvmlab import models
+from kvmlab.engine import Model, Program, Variant, line
+from kvmlab.kernel import KernelWorld
 
 CASES = []
 for name in models.names():
@@ -59,3 +61,56 @@ def test_reductions_agree_on_bigger_apf_wake():
             b = kvmlab.check("apf_wake", variant, params=p, reduction=True, liveness=False)
             assert sorted(x.property for x in a.violations) == sorted(x.property for x in b.violations)
             assert b.states < a.states
+
+
+# -- an invariant broken inside a Lipton transaction ----------------------------------------
+
+
+class Txn(Program):
+    @line("spin_lock(&l);")
+    def lock(self, w, t):
+        w.spin_lock("l")
+
+    @line("x = 1;", under="l")
+    def set(self, w, t):
+        w["x"] = 1
+
+    @line("x = 0;", under="l")
+    def clear(self, w, t):
+        w["x"] = 0
+
+    @line("spin_unlock(&l);", under="l")
+    def unlock(self, w, t):
+        w.spin_unlock("l")
+
+
+class TxnModel(Model):
+    name = "txn"
+    variants = [Variant("v", "lock; x = 1; x = 0; unlock")]
+    world = KernelWorld
+    properties = {"x_zero": "x is 0 in every state"}
+
+    def setup(self, w, variant, config, params):
+        w.spinlock("l")
+        w.declare("x", 0)
+        w.spawn(Txn("t", cpu=0))
+        w.spawn(Txn("u", cpu=1))
+
+    def invariants(self, w):
+        if w["x"] != 0:
+            yield "x_zero", f"x == {w['x']}"
+
+
+@pytest.mark.parametrize("reduction", [False, "local", True])
+def test_an_invariant_broken_mid_transaction_is_found(reduction):
+    """The transaction lock..unlock is one step when reduced; the state x == 1 inside it still counts."""
+    # (liveness=False: the termination check would limit the reduction to local steps)
+    r = kvmlab.check(TxnModel, reduction=reduction, liveness=False)
+    assert r.reduction == reduction
+    v = r.violation("x_zero")
+    assert v is not None and v.kind == "invariant"
+    assert v.schedule == ["0", "0"]  # spin_lock, x = 1
+    tr = kvmlab.replay(TxnModel, schedule=v.schedule)
+    assert tr.steps[-1]["state"]["shared"]["x"] == "1"
+    full = kvmlab.check(TxnModel, reduction=False, liveness=False)
+    assert r.states <= full.states

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import oracle  # tests/oracle.py
 import pytest
 
 import kvmlab
@@ -22,37 +23,64 @@ CASES = [
     ("apf_wake", "unlock_alloc", None, {}),
     ("apf_wake", "recheck", None, {}),
     ("apf_wake", "unlock_alloc", {"PREEMPT_RT": False}, {"alloc_failures": 0}),
+    ("rcu_watch", "eqs_reader", None, {}),  # a fatal KASAN report ends a run
+    ("tdp_root_put", "dec_not_one", None, {}),
 ]
 NO_GOAL = {"goal": ""}  # free play: no goal text, so nothing for the stepper to detect
 
 
+def _edges(d, i):
+    m = d["states"][i][2]
+    return [m[k:k + 5] for k in range(0, len(m), 5)]
+
+
 @pytest.mark.parametrize("model,variant,config,params", CASES)
-def test_export_matches_explorer(model, variant, config, params):
-    d = export_graph(model, variant, config=config, params=params, **NO_GOAL)
-    r = kvmlab.check(model, variant, config=config, params=params, reduction=False)
-    assert r.complete
-    assert len(d["states"]) == r.states
-    assert d["transitions"] == r.transitions
-    # the BFS over the exported graph gives the explorer's shortest counterexamples, move for move
-    assert set(d["counterexamples"]) == {v.property for v in r.violations}
-    for v in r.violations:
-        c = d["counterexamples"][v.property]
-        assert c["schedule"] == v.schedule, v.property
-        assert c["kind"] == v.kind
-        assert c["message"] == v.message
-    # and they are paths in the exported graph that end where the violation shows
+def test_export_matches_an_independent_search(model, variant, config, params):
+    """The exported graph is the reference BFS's graph (tests/oracle.py), edge for edge."""
+    d = export_graph(model, variant, config=config, params=params)
+    ref = oracle.explore(kvmlab.load(model, variant, config, params))
+    S = d["strings"]
+    # both number states in BFS discovery order: the same index is the same state
+    assert len(d["states"]) == ref.states and d["transitions"] == ref.transitions
+    for i in range(ref.states):
+        assert [(e[3], e[0], S[e[1]]) for e in _edges(d, i)] == ref.succ[i], i
+        for tid in range(len(d["threads"])):
+            if ref.keys[i][2 + tid] is None:
+                assert S[d["states"][i][0][3 * tid + 1]] == "done"
+            elif i not in ref.fatal:
+                assert S[d["states"][i][0][3 * tid + 1]] == ref.blocked.get(i, {}).get(tid, ""), (i, tid)
+    assert set(d["fatal"]) == ref.fatal
+    if model == "rcu_watch":
+        assert ref.fatal  # the case that shows fatal states
+        for i in ref.fatal:  # nobody moves on after a fatal report
+            assert not _edges(d, i) and all(
+                S[d["states"][i][0][3 * t + 1]] in ("done", "the run ended at the kernel's report")
+                for t in range(len(d["threads"])))
+    assert {int(i): {(S[b[0]], b[2]) for b in row} for i, row in d["bad"].items()} == ref.bad
+    # every property is listed, those that hold too (the player shows them as holding)
+    assert set(kvmlab.model(model).properties) <= set(d["properties"])
+    assert ref.violated <= set(d["properties"])
+    # one counterexample per broken property, as short as the shortest, ending where it breaks
+    assert set(d["counterexamples"]) == ref.violated
     for prop, c in d["counterexamples"].items():
+        assert len(c["schedule"]) == ref.shortest[prop], prop
         cur, splat = 0, None
-        S = d["strings"]
         for mv in c["schedule"]:
-            m = d["states"][cur][2]
-            edges = [m[k:k + 5] for k in range(0, len(m), 5)]
-            e = next(e for e in edges if S[e[1]] == mv)
+            e = next(e for e in _edges(d, cur) if S[e[1]] == mv)
             cur, splat = e[3], e[4]
         if c["kind"] == "splat":
             assert splat >= 0 and prop in [S[x[0]] for x in d["splats"][splat]]
-        elif c["kind"] in ("invariant", "stuck", "end"):
+        else:
+            assert c["kind"] in ("invariant", "stuck", "end")
             assert prop in [S[b[0]] for b in d["bad"][str(cur)]]
+
+
+def test_export_lists_properties_that_hold():
+    """A property no run breaks is still listed (the player shows it as holding)."""
+    d = export_graph("apf_wake", "recheck")
+    props = set(kvmlab.model("apf_wake").properties)
+    assert props <= set(d["properties"])
+    assert not d["counterexamples"] and not d["bad"]
 
 
 def _state_after(d, schedule):
@@ -94,7 +122,7 @@ def test_thread_listing_and_shared_state():
     code = d["threads"][0]["code"]
     assert [S[c[0]] for c in code] == ["worker", "worker"]
     assert "load" in S[code[0][1][0]] and code[0][2] == "load"
-    assert d["shapes"] == [["counter", "lock"]] or "counter" in d["shapes"][0]
+    assert d["shapes"] == [["counter", "lock"]]
     s = _state_after(d, ["0", "0"])
     sh = d["states"][s][1]
     names = d["shapes"][sh[0]]
@@ -114,10 +142,15 @@ def test_json_small():
         s = Stepper(*args, **NO_GOAL)
         size = len(s.to_html(assets=True).encode())
         assert size < 150_000, (args, size)
-    # the largest configuration the chapters are likely to step still fits a page
-    big = Stepper("apf_wake", "unlock_alloc", params={"waiters": 2}, goal_property="no_lost_wakeup")
-    assert big.states == kvmlab.check("apf_wake", "unlock_alloc", params={"waiters": 2}, reduction=False).states
-    assert len(big.to_html(assets=True).encode()) < 1_500_000
+    # the largest configuration the chapters are likely to step still fits a page, whole
+    params = {"waiters": 2}
+    big = Stepper("apf_wake", "unlock_alloc", params=params)
+    page = big.to_html(assets=True)
+    assert len(page.encode()) < 1_500_000
+    data = json.loads(re.search(r'class="kvmlab-stepper-data">(.*?)</script>', page, re.S).group(1))
+    ref = oracle.explore(kvmlab.load("apf_wake", "unlock_alloc", params=params))
+    assert big.states == len(data["states"]) == ref.states
+    assert data["transitions"] == ref.transitions
 
 
 def test_html_assets_once_and_ids():
@@ -153,13 +186,39 @@ def test_model_text_cannot_break_out_of_the_page(evil_model):
 
 
 def test_mimebundle_static_and_live(monkeypatch):
-    s = Stepper("lost_update", "plain", **NO_GOAL)
+    import IPython
+
+    from kvmlab.widgets import stepper as mod
+
+    class FakeShell:
+        kernel = object()  # what a live IPython kernel has
+
+    s = Stepper("lost_update", "plain")
+    widget_mime = "application/vnd.jupyter.widget-view+json"
+    monkeypatch.delenv("KVMLAB_LIVE", raising=False)
+    # no IPython kernel here: static HTML, the player marked as not live
+    monkeypatch.delenv("KVMLAB_STATIC", raising=False)
+    b = s._repr_mimebundle_()
+    assert set(b) == {"text/plain", "text/html"} and 'data-kvmlab-live="1"' not in b["text/html"]
+    # in a live kernel: the player inlined and marked live, still no widget by default
+    monkeypatch.setattr(IPython, "get_ipython", lambda: FakeShell())
+    b = s._repr_mimebundle_()
+    assert set(b) == {"text/plain", "text/html"}
+    assert 'data-kvmlab-live="1"' in b["text/html"] and 'id="kvmlab-stepper-js"' in b["text/html"]
+    # building the static book wins over a kernel
     monkeypatch.setenv("KVMLAB_STATIC", "1")
     b = s._repr_mimebundle_()
-    assert "text/html" in b and "application/vnd.jupyter.widget-view+json" not in b
+    assert 'data-kvmlab-live="1"' not in b["text/html"] and widget_mime not in b
     monkeypatch.delenv("KVMLAB_STATIC")
-    b = s._repr_mimebundle_()  # no IPython kernel here: still static HTML
-    assert "application/vnd.jupyter.widget-view+json" not in b
+    # KVMLAB_LIVE=widget: the anywidget view, with the HTML player as the fallback
+    monkeypatch.setenv("KVMLAB_LIVE", "widget")
+    assert mod.live_face() == "widget"
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return
+    b = s._repr_mimebundle_()
+    assert widget_mime in b and 'data-kvmlab-live="1"' in b["text/html"]
 
 
 def test_anywidget_front_end():
@@ -211,27 +270,52 @@ def test_summary_and_compare():
     assert "<svg" in h and "no_duplicate_token" in h and "violated" in h
     c = compare({"unlock_alloc": r1, "recheck": r2})
     assert "unlock_alloc" in str(c) and "holds" in str(c) and "violated" in str(c)
-    assert c._repr_html_().count("<tr>") >= 1 + len(r1.properties)
+    rows = re.findall(r"<tr>(.*?)</tr>", c._repr_html_(), re.S)
+    assert len(rows) == 1 + len(r1.properties) + 4  # header, one per property, states/transitions/seconds/search
+    for row in rows[1:1 + len(r1.properties)]:
+        prop = re.search(r"<code>(.*?)</code>", row).group(1)
+        cells = re.findall(r'class="kv-(\w+)"', row)
+        assert cells == ["holds" if r.holds(prop) else "violated" for r in (r1, r2)], prop
+    assert f"<td>{r1.states:,}</td><td>{r2.states:,}</td>" in rows[-4]
     inc = kvmlab.check("apf_wake", "recheck", max_states=50)
     assert "INCOMPLETE" in str(summary(inc)) and "unknown" in str(summary(inc))
 
 
-def test_progress(capsys):
+def test_progress():
     import io
     buf = io.StringIO()
     p = Progress(every=0.0, stream=buf)
-    r = kvmlab.check("apf_wake", "unlock_alloc", params={"waiters": 2}, progress=p)
+    seen = []
+
+    def spy(states, transitions):
+        seen.append((states, transitions))
+        p(states, transitions)
+
+    r = kvmlab.check("apf_wake", "unlock_alloc", params={"waiters": 2, "wakers": 2}, progress=spy,
+                     reduction=False)
     p.done()
-    assert p.calls >= 1 and "states" in buf.getvalue()
-    assert r.states > 0
+    assert p.calls == len(seen) >= 2
+    # counts only grow, never past the final ones, and each call printed one line over the last
+    assert seen == sorted(seen) and seen[-1][0] <= r.states and seen[-1][1] <= r.transitions
+    lines = buf.getvalue().split("\r")[1:]
+    assert len(lines) == len(seen)
+    assert lines[-1].startswith(f"exploring: {seen[-1][0]:,} states, {seen[-1][1]:,} transitions, ")
+    assert buf.getvalue().endswith("\n")
+    quiet = io.StringIO()
+    q = Progress(every=3600, stream=quiet)
+    q.last = q.t0  # nothing printed within the hour
+    q(1, 1)
+    assert q.calls == 1 and quiet.getvalue() == ""
 
 
 def test_make_system_accepts_classes_and_variants():
     cls = kvmlab.model("lost_update")
     v = cls.variant("atomic").derive("mine", "copy")
     sys = make_system(cls, v)
+    assert make_system(sys) is sys
     g = explore(sys)
-    assert len(g.keys) == kvmlab.check(cls, v, reduction=False).states
+    assert g.keys == oracle.explore(sys).keys  # the same states, in the same BFS order
+    assert make_system("lost_update", "atomic").variant.name == "atomic"
 
 
 MYST_PAGE = """---
