@@ -31,8 +31,8 @@ class Oid(int):
 
     __slots__ = ()
 
-    def __repr__(self):
-        return f"Oid({int(self)})"
+    # shown as the number it is (states, traces, the stepper): only the type says it is an object
+    __repr__ = __str__ = int.__repr__
 
 
 class Shared(dict):
