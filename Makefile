@@ -64,7 +64,7 @@ lint: setup
 
 # Unit, model and notebook tests (everything that does not need the built book).
 unit: setup
-	$(BIN)/python -m pytest -m "not browser and not book"
+	$(BIN)/python -m pytest -m "not browser and not book and not wide"
 
 # Tests of the built book, including headless Chromium; missing book/Chromium is a failure here.
 booktest: setup

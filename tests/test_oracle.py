@@ -323,7 +323,7 @@ def test_a_broken_local_promise_hides_nothing(case):
 SLOW = _slow_cases()
 
 
-@pytest.mark.slow
+@pytest.mark.wide  # about 1,200 cases: run on demand (pytest -m wide), not in make test
 @pytest.mark.parametrize("case", SLOW, ids=[_id(c) for c in SLOW])
 def test_explorer_agrees_with_the_reference_search_wide(case):
     compare(*case, too_big="skip")
