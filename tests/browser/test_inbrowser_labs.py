@@ -181,7 +181,7 @@ def test_lab_in_browser(tab, lab_id):
     assert r["property"] in box.locator(".kl-result").inner_text()
     stepper = box.locator(".kl-stepper .kvmlab-stepper")
     stepper.locator(".ks-cpu").first.wait_for(timeout=30_000)
-    stepper.get_by_role("button", name="Show me").first.click()
+    stepper.locator("button.ks-show").first.click()
     stepper.locator(".ks-banner-bad").wait_for(state="visible", timeout=30_000)
     assert r["property"] in stepper.locator(".ks-banner-bad").inner_text()
     width = t.page.evaluate("document.documentElement.scrollWidth")
