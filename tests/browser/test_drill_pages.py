@@ -61,7 +61,7 @@ def test_drill_page_predict_reveal_stepper(server, watched, page):  # noqa: F811
     st = sec.locator(".kvmlab-stepper")
     st.locator(".ks-show").click()
     st.locator(".ks-banner-bad").wait_for(timeout=15000)
-    assert "Goal reached" in st.locator(".ks-banner").inner_text()
+    assert "You found it" in st.locator(".ks-banner").inner_text()
     assert sec.locator("input[type=radio]").first.is_disabled()
 
     # another drill: predict wrong
