@@ -64,8 +64,7 @@ class LearnerError:
 
     @classmethod
     def from_crash(cls, c: StepCrash) -> LearnerError:
-        msg = str(c.cause) if not c.timeout else str(c.cause)
-        return cls(c.label, c.step, c.c_line, c.function, c.exception, msg, list(c.schedule), c.where,
+        return cls(c.label, c.step, c.c_line, c.function, c.exception, str(c.cause), list(c.schedule), c.where,
                    c.learner_traceback)
 
     @classmethod

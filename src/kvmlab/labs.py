@@ -17,6 +17,7 @@ and under which assumptions no violation exists.
 
 from __future__ import annotations
 
+import functools
 import json
 import linecache
 import os
@@ -117,6 +118,7 @@ def _need_program(cls, name: str, base: type | None = None) -> None:
         raise SubmissionError(f"{name} must be a class derived from {what}, not {cls!r:.60}")
 
 
+@functools.cache  # one class per process: every grade of lab 2 uses the same model
 def _lab2_model():
     """apf_handshake with one more wake-up and the rules a wait loop must keep when it returns."""
     from .engine import Param, Program, line
@@ -174,6 +176,7 @@ def _lab2_model():
     return Lab2Handshake
 
 
+@functools.cache
 def _lab5_model():
     """fast_pf with the clear's own post-condition: the SPTE ends cleared."""
     from .models.fast_pf import SPTE, FastPF
