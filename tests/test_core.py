@@ -57,10 +57,11 @@ def test_memos_agree_on_bigger_apf_wake():
     for variant in ("unlock_alloc", "recheck"):
         args = (cls, variant, {}, {"waiters": 2, "wakers": 2})
         ex0, off = _run(args, "off")
+        ex1, state = _run(args, "state")
         ex2, readset = _run(args, "readset")
         _same(off, readset)
-        # the read-set memo runs far fewer steps than there are first-level misses
-        assert ex2.stats["step_runs"] * 2 < ex2.stats["memo_misses"]
+        # the read-set memo runs far fewer steps than the memo on the whole global part
+        assert ex2.stats["step_runs"] * 2 < ex1.stats["step_runs"]
 
 
 class Bump(Program):

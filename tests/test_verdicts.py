@@ -283,7 +283,7 @@ def test_exit_codes_for_bad_bounds_full_disk_and_bench():
 
 
 def test_out_of_memory_is_a_tool_failure():
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20)); "
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (200 << 20, 200 << 20)); "
             "from kvmlab.cli import main; sys.exit(main(['check', 'apf_wake', '--variant', 'unlock_alloc', "
             "'--param', 'waiters=3', '--param', 'wakers=3', '--no-progress']))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)

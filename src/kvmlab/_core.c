@@ -25,12 +25,52 @@
 #define E_BLOCKED 1
 #define E_DEP 2 /* the outcome also depends on other threads' parts: see the second-level table */
 
+/* an open-addressing map from a 64-bit key to an int32 (-1: absent) */
+typedef struct kmap { uint64_t *k; int32_t *v; int64_t mask, count; } kmap;
+
+static uint64_t mix(uint64_t h);
+
+static int32_t kmap_get(const kmap *m, uint64_t key) {
+    if (!m->v) return -1;
+    uint64_t h = mix(key) & (uint64_t)m->mask;
+    while (m->v[h] != -1) {
+        if (m->k[h] == key) return m->v[h];
+        h = (h + 1) & (uint64_t)m->mask;
+    }
+    return -1;
+}
+
+static int kmap_put(kmap *m, uint64_t key, int32_t val) {
+    if (!m->v || (m->count + 1) * 2 > m->mask + 1) {
+        int64_t size = m->v ? (m->mask + 1) * 2 : 1024;
+        uint64_t *k = malloc((size_t)size * 8);
+        int32_t *v = malloc((size_t)size * 4);
+        if (!k || !v) { free(k); free(v); return -1; }
+        for (int64_t q = 0; q < size; q++) v[q] = -1;
+        for (int64_t q = 0; m->v && q <= m->mask; q++) {
+            if (m->v[q] == -1) continue;
+            uint64_t h = mix(m->k[q]) & (uint64_t)(size - 1);
+            while (v[h] != -1) h = (h + 1) & (uint64_t)(size - 1);
+            k[h] = m->k[q]; v[h] = m->v[q];
+        }
+        free(m->k); free(m->v);
+        m->k = k; m->v = v; m->mask = size - 1;
+    }
+    uint64_t h = mix(key) & (uint64_t)m->mask;
+    while (m->v[h] != -1) {
+        if (m->k[h] == key) { m->v[h] = val; return 0; }
+        h = (h + 1) & (uint64_t)m->mask;
+    }
+    m->k[h] = key; m->v[h] = val; m->count++;
+    return 0;
+}
+
 typedef struct kc_ctx {
     int W, n, keep_rows, has_inv;
     int64_t max_states;
     /* states */
     uint32_t *st; int64_t nst, stcap;
-    int64_t *ht; int64_t hmask;
+    uint64_t *ht; int64_t hmask;  /* slot: (state index + 1) << 32 | the hash's top 32 bits; 0 empty */
     int64_t *parent; uint32_t *pmove; uint32_t *depth; uint8_t *term;
     int64_t cursor, qlen, transitions;
     /* memo: key -> entry */
@@ -55,6 +95,14 @@ typedef struct kc_ctx {
     int64_t need;
     /* scc output */
     int64_t *comp; int64_t ncomp_nodes; int64_t *cstart; int64_t ncomps;
+    /* read-set trees (a mirror of Packed.l2): locations, per-location value ids, nodes, leaves */
+    int32_t *loc_kind, *loc_arg; int32_t **lv; int64_t *lvcap; int64_t nloc, loccap;
+    kmap roots, kids, deltas;   /* (tid, own) -> ref; (node, key) -> ref; (gid, delta) -> new gid */
+    int32_t *node_loc; int64_t nnode, nodecap;
+    int32_t *lf_kind, *lf_nd, *lf_nb; int64_t *lf_doff, *lf_boff; int64_t nleaf, leafcap;
+    uint32_t *b_move, *b_delta, *b_own; int32_t *b_ev; uint8_t *b_fatal; int64_t *b_ooff; int64_t nb, bcap;
+    uint32_t *scratch; int64_t scratchcap;
+    uint32_t want_g, want_d;
 } kc_ctx;
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t sz) {  /* *p holds *cap items of sz bytes */
@@ -83,21 +131,26 @@ void kc_free(kc_ctx *c) {
     void *ps[] = {c->st, c->ht, c->parent, c->pmove, c->depth, c->term, c->mk, c->mv, c->ekind, c->eoff, c->en,
                   c->smove, c->sg, c->sown, c->sev, c->sfatal, c->os_move, c->os_words, c->os_ev, c->os_fatal,
                   c->inv_clean, c->rb, c->re, c->mask, c->edst, c->etid, c->emove, c->log, c->comp, c->cstart,
-                  c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids};
+                  c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids,
+                  c->loc_kind, c->loc_arg, c->lvcap, c->roots.k, c->roots.v, c->kids.k, c->kids.v, c->deltas.k,
+                  c->deltas.v, c->node_loc, c->lf_kind, c->lf_nd, c->lf_nb, c->lf_doff, c->lf_boff, c->b_move,
+                  c->b_delta, c->b_own, c->b_ev, c->b_fatal, c->b_ooff, c->scratch};
+    for (int64_t k = 0; k < c->nloc; k++) free(c->lv[k]);
+    free(c->lv);
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) free(ps[k]);
     free(c);
 }
 
 static int rehash(kc_ctx *c, int64_t size) {
-    int64_t *ht = calloc((size_t)size, sizeof(int64_t));
+    uint64_t *ht = calloc((size_t)size, sizeof(uint64_t));
     if (!ht) return -1;
+    for (int64_t i = 0; i < c->nst; i++) {
+        uint64_t hv = hash_words(c->st + i * c->W, c->W), h = hv & (uint64_t)(size - 1);
+        while (ht[h]) h = (h + 1) & (uint64_t)(size - 1);
+        ht[h] = ((uint64_t)(i + 1) << 32) | (hv >> 32);
+    }
     free(c->ht);
     c->ht = ht; c->hmask = size - 1;
-    for (int64_t i = 0; i < c->nst; i++) {
-        uint64_t h = hash_words(c->st + i * c->W, c->W) & (uint64_t)c->hmask;
-        while (ht[h]) h = (h + 1) & (uint64_t)c->hmask;
-        ht[h] = i + 1;
-    }
     return 0;
 }
 
@@ -129,13 +182,17 @@ kc_ctx *kc_new(int nthreads, int keep_rows, int has_inv, int64_t max_states) {
 
 /* the index of state w, adding it (parent, move, depth) if new; *isnew says which; -1: no memory */
 static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, uint32_t d, int *isnew) {
-    uint64_t h = hash_words(w, c->W) & (uint64_t)c->hmask;
-    int64_t x;
+    uint64_t hv = hash_words(w, c->W), h = hv & (uint64_t)c->hmask, x;
+    uint32_t fp = (uint32_t)(hv >> 32);
     while ((x = c->ht[h])) {
-        if (!memcmp(c->st + (x - 1) * c->W, w, (size_t)c->W * 4)) { *isnew = 0; return x - 1; }
+        if ((uint32_t)x == fp && !memcmp(c->st + ((int64_t)(x >> 32) - 1) * c->W, w, (size_t)c->W * 4)) {
+            *isnew = 0;
+            return (int64_t)(x >> 32) - 1;
+        }
         h = (h + 1) & (uint64_t)c->hmask;
     }
     int64_t j = c->nst;
+    if (j + 1 >= 0xFFFFFFFFLL) return -1;  /* a slot of the table keeps the index in 32 bits */
     if (j + 1 > c->stcap) {  /* stcap: states; every per-state array has that many slots */
         int64_t cap = c->stcap ? c->stcap * 2 : 4096;
         uint32_t *a = realloc(c->st, (size_t)cap * c->W * 4); if (!a) return -1; c->st = a;
@@ -153,7 +210,7 @@ static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, ui
     if (c->keep_rows) { c->rb[j] = c->re[j] = 0; c->mask[j] = 0; }
     memcpy(c->st + j * c->W, w, (size_t)c->W * 4);
     c->parent[j] = par; c->pmove[j] = mv; c->depth[j] = d; c->term[j] = 0;
-    c->ht[h] = j + 1;
+    c->ht[h] = ((uint64_t)(j + 1) << 32) | fp;
     c->nst = j + 1;
     *isnew = 1;
     if (c->nst * 2 > c->hmask + 1 && rehash(c, (c->hmask + 1) * 2)) return -1;
@@ -266,10 +323,11 @@ static int m2_rehash(kc_ctx *c, int64_t size) {
     return 0;
 }
 
-/* The entry for thread t of state s (following an E_DEP entry to the second level), or -1. */
-static int32_t lookup(kc_ctx *c, const uint32_t *s, int t) {
+/* The entry for thread t of state s (following an E_DEP entry to the second level), or -1; *first: the
+   first-level entry. */
+static int32_t lookup2(kc_ctx *c, const uint32_t *s, int t, int32_t *first) {
     uint64_t key = mkey(s[0], s[t + 1], t);
-    int32_t e = memo_find(c, key);
+    int32_t e = *first = memo_find(c, key);
     if (e < 0 || c->ekind[e] != E_DEP) return e;
     int k = c->en[e];
     uint32_t ids[64];
@@ -282,6 +340,11 @@ static int32_t lookup(kc_ctx *c, const uint32_t *s, int t) {
         x = (x + 1) & (uint64_t)c->m2mask;
     }
     return -1;
+}
+
+static int32_t lookup(kc_ctx *c, const uint32_t *s, int t) {
+    int32_t first;
+    return lookup2(c, s, t, &first);
 }
 
 /* A memo entry for (tid, gid, own) that also depends on threads deps[0..k) having ids depids: blocked (n < 0) or
@@ -298,7 +361,7 @@ int kc_memo_dep_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int k, const
         c->ekind[e] = E_DEP; c->eoff[e] = (int32_t)off; c->en[e] = k;
         if (map_put(c, key, (int32_t)e)) return -1;
         e1 = (int32_t)e;
-    } else if (c->ekind[e1] != E_DEP || c->en[e1] != k) {
+    } else if (c->ekind[e1] != E_DEP || c->en[e1] != k || memcmp(c->ids + c->eoff[e1], deps, (size_t)k * 4)) {
         return -2;
     }
     int64_t e2 = new_entry(c, n, moves, gs, owns, evs, fatal);
@@ -328,6 +391,174 @@ int kc_memo_dep_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int k, const
         if (!found) c->m2h[x] = (int32_t)r;
     }
     return 0;
+}
+
+/* ---- read-set trees: the C side of Packed.l2 ----------------------------------------------------
+ * Python mirrors every path it adds to its decision trees (kc_tree_put) and pushes the value id of
+ * every location in every global part / thread part it interns (kc_loc_vals). A memo miss then
+ * walks the tree here; a leaf applied to the state becomes a memo entry without Python, unless a
+ * global part it writes is new ((gid, delta) unknown: kc_try returns 2) or the leaf is not
+ * memoisable. Location kinds: 0 a value of the global part, 1 another thread's id, 2 a value of
+ * another thread's part, 3 one C cannot read (Python walks it). Refs: >= 0 a node, <= -2 a leaf. */
+#define L_GLOBAL 0
+#define L_THREAD 1
+#define L_TPART 2
+#define UNCH 0xFFFFFFFFu
+
+int kc_loc_new(kc_ctx *c, int kind, int arg) {
+    if (c->nloc + 1 > c->loccap) {
+        int64_t cap = c->loccap ? c->loccap * 2 : 16;
+        int32_t *a = realloc(c->loc_kind, (size_t)cap * 4); if (!a) return -1; c->loc_kind = a;
+        int32_t *b = realloc(c->loc_arg, (size_t)cap * 4); if (!b) return -1; c->loc_arg = b;
+        int32_t **d = realloc(c->lv, (size_t)cap * sizeof(int32_t *)); if (!d) return -1; c->lv = d;
+        int64_t *e = realloc(c->lvcap, (size_t)cap * 8); if (!e) return -1; c->lvcap = e;
+        c->loccap = cap;
+    }
+    int64_t l = c->nloc++;
+    c->loc_kind[l] = kind; c->loc_arg[l] = arg; c->lv[l] = NULL; c->lvcap[l] = 0;
+    return (int)l;
+}
+
+/* values of location loc for the parts start .. start + n - 1 (-1: unknown) */
+int kc_loc_vals(kc_ctx *c, int loc, int64_t start, int64_t n, const int32_t *vals) {
+    if (start + n > c->lvcap[loc]) {
+        int64_t cap = c->lvcap[loc] ? c->lvcap[loc] : 1024;
+        while (cap < start + n) cap *= 2;
+        int32_t *a = realloc(c->lv[loc], (size_t)cap * 4); if (!a) return -1;
+        for (int64_t q = c->lvcap[loc]; q < cap; q++) a[q] = -1;
+        c->lv[loc] = a; c->lvcap[loc] = cap;
+    }
+    memcpy(c->lv[loc] + start, vals, (size_t)n * 4);
+    return 0;
+}
+
+/* A leaf: kind 0 (depends on the thread's own part only), 1 (also on threads deps[0..nd)), 2 (Python
+   only); nb < 0 blocked, else nb branches: move, delta id (0: no write to the global part), own id,
+   event id, fatal, and for kind 1 the new ids of the dep threads (others[nd * branch + q], UNCH: as
+   before). Returns its id, -1 out of memory. */
+int64_t kc_leaf_new(kc_ctx *c, int kind, int nd, const uint32_t *deps, int nb, const uint32_t *moves,
+                    const uint32_t *deltas, const uint32_t *owns, const uint32_t *others, const int32_t *evs,
+                    const uint8_t *fatal) {
+    if (c->nleaf + 1 > c->leafcap) {
+        int64_t cap = c->leafcap ? c->leafcap * 2 : 1024;
+        int32_t *a = realloc(c->lf_kind, (size_t)cap * 4); if (!a) return -1; c->lf_kind = a;
+        int32_t *b = realloc(c->lf_nd, (size_t)cap * 4); if (!b) return -1; c->lf_nd = b;
+        int32_t *d = realloc(c->lf_nb, (size_t)cap * 4); if (!d) return -1; c->lf_nb = d;
+        int64_t *e = realloc(c->lf_doff, (size_t)cap * 8); if (!e) return -1; c->lf_doff = e;
+        int64_t *f = realloc(c->lf_boff, (size_t)cap * 8); if (!f) return -1; c->lf_boff = f;
+        c->leafcap = cap;
+    }
+    int64_t nbr = nb > 0 ? nb : 0;
+    if (c->nb + nbr > c->bcap) {
+        int64_t cap = c->bcap ? c->bcap : 1024;
+        while (cap < c->nb + nbr) cap *= 2;
+        uint32_t *a = realloc(c->b_move, (size_t)cap * 4); if (!a) return -1; c->b_move = a;
+        uint32_t *b = realloc(c->b_delta, (size_t)cap * 4); if (!b) return -1; c->b_delta = b;
+        uint32_t *d = realloc(c->b_own, (size_t)cap * 4); if (!d) return -1; c->b_own = d;
+        int32_t *e = realloc(c->b_ev, (size_t)cap * 4); if (!e) return -1; c->b_ev = e;
+        uint8_t *f = realloc(c->b_fatal, (size_t)cap); if (!f) return -1; c->b_fatal = f;
+        int64_t *g = realloc(c->b_ooff, (size_t)cap * 8); if (!g) return -1; c->b_ooff = g;
+        c->bcap = cap;
+    }
+    int64_t doff = push_ids(c, deps, nd);
+    if (doff < 0) return -1;
+    int64_t L = c->nleaf++;
+    c->lf_kind[L] = kind; c->lf_nd[L] = nd; c->lf_nb[L] = nb; c->lf_doff[L] = doff; c->lf_boff[L] = c->nb;
+    for (int64_t k = 0; k < nbr; k++) {
+        int64_t q = c->nb + k;
+        c->b_move[q] = moves[k]; c->b_delta[q] = deltas[k]; c->b_own[q] = owns[k]; c->b_ev[q] = evs[k];
+        c->b_fatal[q] = fatal[k];
+        int64_t off = push_ids(c, others ? others + k * nd : NULL, others ? nd : 0);
+        if (off < 0) return -1;
+        c->b_ooff[q] = off;
+    }
+    c->nb += nbr;
+    return L;
+}
+
+/* Add the path (locs[q] read key[q], q < n) from the root of (tid, own) to leaf; -2: the tree disagrees. */
+int kc_tree_put(kc_ctx *c, int tid, uint32_t own, int n, const int32_t *locs, const uint32_t *keys, int64_t leaf) {
+    uint64_t rk = ((uint64_t)own << 6) | (uint64_t)tid;
+    int32_t lref = (int32_t)(-leaf - 2);
+    int32_t ref = kmap_get(&c->roots, rk);
+    kmap *m = &c->roots; uint64_t mkk = rk;
+    for (int q = 0; q <= n; q++) {
+        int node = q < n;  /* at level q < n: a node reading locs[q]; at level n: the leaf */
+        if (ref == -1) {
+            int32_t want = lref;
+            if (node) {
+                if (grow((void **)&c->node_loc, &c->nodecap, c->nnode + 1, 4)) return -1;
+                c->node_loc[c->nnode] = locs[q];
+                want = (int32_t)c->nnode++;
+            }
+            if (kmap_put(m, mkk, want)) return -1;
+            ref = want;
+        } else if (node ? (ref < 0 || c->node_loc[ref] != locs[q]) : ref != lref) {
+            return -2;
+        }
+        if (q < n) { m = &c->kids; mkk = ((uint64_t)ref << 32) | keys[q]; ref = kmap_get(m, mkk); }
+    }
+    return 0;
+}
+
+int kc_delta_put(kc_ctx *c, uint32_t gid, uint32_t delta, uint32_t ng) {
+    return kmap_put(&c->deltas, ((uint64_t)gid << 32) | delta, (int32_t)ng);
+}
+
+uint32_t kc_want_g(kc_ctx *c) { return c->want_g; }
+uint32_t kc_want_d(kc_ctx *c) { return c->want_d; }
+
+static int64_t loc_value(kc_ctx *c, const uint32_t *s, int32_t loc) {
+    int64_t idx;
+    switch (c->loc_kind[loc]) {
+    case L_GLOBAL: idx = s[0]; break;
+    case L_THREAD: return s[c->loc_arg[loc] + 1];
+    case L_TPART: idx = s[c->loc_arg[loc] + 1]; break;
+    default: return -1;
+    }
+    return idx < c->lvcap[loc] ? c->lv[loc][idx] : -1;
+}
+
+/* Make sure thread t of state i has a memo entry: 0 it has (found, or made from a read-set leaf),
+   1 Python must run it, 2 Python must apply delta kc_want_d to global part kc_want_g first, -1 no memory. */
+int kc_try(kc_ctx *c, int64_t i, int t) {
+    const uint32_t *s = c->st + i * c->W;
+    if (lookup(c, s, t) >= 0) return 0;
+    int32_t ref = kmap_get(&c->roots, ((uint64_t)s[t + 1] << 6) | (uint64_t)t);
+    while (ref >= 0) {
+        int64_t v = loc_value(c, s, c->node_loc[ref]);
+        if (v < 0) return 1;
+        ref = kmap_get(&c->kids, ((uint64_t)ref << 32) | (uint64_t)v);
+    }
+    if (ref == -1) return 1;
+    int64_t L = -(int64_t)ref - 2;
+    int kind = c->lf_kind[L], nb = c->lf_nb[L], nd = c->lf_nd[L];
+    if (kind == 2) return 1;
+    int64_t nbr = nb > 0 ? nb : 0, boff = c->lf_boff[L];
+    if (grow((void **)&c->scratch, &c->scratchcap, nbr + 2 * nd + nbr * nd + 1, 4)) return -1;
+    uint32_t *gs = c->scratch, *deps = gs + nbr, *depids = deps + nd, *newdeps = depids + nd;
+    for (int64_t k = 0; k < nbr; k++) {
+        uint32_t d = c->b_delta[boff + k];
+        if (!d) { gs[k] = s[0]; continue; }
+        int32_t ng = kmap_get(&c->deltas, ((uint64_t)s[0] << 32) | d);
+        if (ng < 0) { c->want_g = s[0]; c->want_d = d; return 2; }
+        gs[k] = (uint32_t)ng;
+    }
+    if (kind == 0) {
+        int64_t e = new_entry(c, nb, c->b_move + boff, gs, c->b_own + boff, c->b_ev + boff, c->b_fatal + boff);
+        if (e < 0) return -1;
+        return map_put(c, mkey(s[0], s[t + 1], t), (int32_t)e);
+    }
+    for (int q = 0; q < nd; q++) { deps[q] = c->ids[c->lf_doff[L] + q]; depids[q] = s[deps[q] + 1]; }
+    for (int64_t k = 0; k < nbr; k++)
+        for (int q = 0; q < nd; q++) {
+            uint32_t x = c->ids[c->b_ooff[boff + k] + q];
+            newdeps[k * nd + q] = x == UNCH ? depids[q] : x;
+        }
+    int rc = kc_memo_dep_put(c, t, s[0], s[t + 1], nd, deps, depids, nb, c->b_move + boff, gs, c->b_own + boff,
+                             newdeps, c->b_ev + boff, c->b_fatal + boff);
+    if (rc == -2) return 1;  /* an entry for the same (thread, parts) depends on other threads: Python's way */
+    return rc ? -1 : 0;
 }
 
 /* Successors of thread tid in the state being expanded, given whole (not memoisable); n < 0: blocked. */
@@ -414,10 +645,16 @@ int kc_run(kc_ctx *c, int64_t budget) {
         if (budget-- <= 0) return KC_BUDGET;
         const uint32_t *s = c->st + i * W;
         int oneshot = c->os_state == i;
+        int32_t ent[64], first[64];
         /* every live thread needs an answer before the state is expanded */
         for (int t = 0; t < c->n; t++) {
             if (!s[t + 1] || (oneshot && (c->os_mask >> t & 1))) continue;
-            if (lookup(c, s, t) < 0) { c->need = i; return KC_NEED; }
+            ent[t] = lookup2(c, s, t, &first[t]);
+            if (ent[t] >= 0) continue;
+            int r = kc_try(c, i, t);
+            if (r < 0) return KC_NOMEM;
+            if (r) { c->need = i; return KC_NEED; }
+            ent[t] = lookup2(c, s, t, &first[t]);
         }
         uint32_t d1 = c->depth[i] + 1;
         int64_t e0 = c->nedge, nouts = 0;
@@ -436,8 +673,7 @@ int kc_run(kc_ctx *c, int64_t budget) {
                 }
                 continue;
             }
-            int32_t e1 = memo_find(c, mkey(c->st[i * W], own, t));
-            int32_t e = lookup(c, c->st + i * W, t);
+            int32_t e1 = first[t], e = ent[t];
             if (c->ekind[e] == E_BLOCKED) continue;
             mask |= 1ULL << t;
             int dk = c->ekind[e1] == E_DEP ? c->en[e1] : 0;

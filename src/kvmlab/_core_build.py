@@ -20,6 +20,16 @@ int kc_memo_dep_put(kc_ctx *c, int tid, uint32_t gid, uint32_t own, int k, const
 int kc_oneshot(kc_ctx *c, int64_t state, int tid, int n, const uint32_t *moves, const uint32_t *words,
                const int32_t *evs, const uint8_t *fatal);
 int kc_inv_clean(kc_ctx *c, uint32_t gid);
+int kc_loc_new(kc_ctx *c, int kind, int arg);
+int kc_loc_vals(kc_ctx *c, int loc, int64_t start, int64_t n, const int32_t *vals);
+int64_t kc_leaf_new(kc_ctx *c, int kind, int nd, const uint32_t *deps, int nb, const uint32_t *moves,
+                    const uint32_t *deltas, const uint32_t *owns, const uint32_t *others, const int32_t *evs,
+                    const uint8_t *fatal);
+int kc_tree_put(kc_ctx *c, int tid, uint32_t own, int n, const int32_t *locs, const uint32_t *keys, int64_t leaf);
+int kc_delta_put(kc_ctx *c, uint32_t gid, uint32_t delta, uint32_t ng);
+uint32_t kc_want_g(kc_ctx *c);
+uint32_t kc_want_d(kc_ctx *c);
+int kc_try(kc_ctx *c, int64_t i, int t);
 int kc_run(kc_ctx *c, int64_t budget);
 int kc_scc(kc_ctx *c);
 int64_t kc_nstates(kc_ctx *c);
@@ -45,7 +55,7 @@ int64_t *kc_cstart(kc_ctx *c);
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source("kvmlab._core", (Path(__file__).parent / "_core.c").read_text(),
-                      extra_compile_args=["-O2"])
+                      extra_compile_args=["-O2"] + (["-g", "-O1"] if __import__("os").environ.get("KC_DEBUG") else []))
 
 if __name__ == "__main__":
     import os

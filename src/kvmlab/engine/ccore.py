@@ -19,6 +19,7 @@ from .errors import StepTimeout, ToolError
 from .explorer import Findings, Search, find_fair_cycle
 from .model import Model
 from .packed import BITS, MASK, Packed
+from .world import ALL_OBJECTS, ALL_SHARED
 
 try:  # the compiled module is optional: without it the pure-Python search runs
     from .._core import ffi, lib
@@ -26,6 +27,8 @@ except ImportError:  # pragma: no cover - depends on the build
     ffi = lib = None
 
 KC_DONE, KC_BUDGET, KC_NEED, KC_FULL, KC_NOMEM = range(5)
+L_GLOBAL, L_THREAD, L_TPART, L_PYTHON = range(4)  # kinds of read-set locations C can (or cannot) read
+UNCH = 0xFFFFFFFF
 BUDGET = 256  # states expanded between checks of the time limit and Ctrl-C
 
 
@@ -90,7 +93,6 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
     move_names = sr.move_names
     evlist: list[tuple] = [()]  # event id -> the events of a transition
     evids: dict[tuple, int] = {}
-    cmemo: set[int] = set()  # memo keys C has
     W = n + 1
 
     def mid(mv: str) -> int:
@@ -118,64 +120,157 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             s |= p[k] << (BITS * k)
         return s
 
-    def put(kind: str, args) -> None:
+    def put(kind: str, args) -> int:
         fn = {"memo": lib.kc_memo_put, "dep": lib.kc_memo_dep_put, "oneshot": lib.kc_oneshot}[kind]
         rc = fn(ctx, *args)
+        if rc == -1:
+            raise ToolError("out of memory in the search")
+        return rc
+
+    # -- the read-set trees, mirrored in C -----------------------------------------------------
+    # Every location a tree reads gets a C index; C reads a location of the global part or of a
+    # thread's part from a table of value ids, filled here for every part Packed interns (sync).
+    locs: dict = {}  # Packed location -> C index
+    tables: list[list] = []  # [C index, kind, Packed location, thread, parts pushed]
+    vids: dict = {}  # value -> value id
+    dids: dict = {(): 0}  # (shared writes, object writes) -> delta id; 0: none
+    dlist: list = [((), ())]
+    python_locs: set = set()  # C indices of the locations C cannot read
+
+    def vid(v) -> int:
+        k = vids.get(v)
+        if k is None:
+            k = vids[v] = len(vids)
+        return k
+
+    synced = [None]  # the sizes of the tables at the last sync
+
+    def sync() -> None:
+        """Push the value ids of every location for the parts interned since the last sync."""
+        sizes = (len(pk.gl), len(tables), *map(len, pk.tl))
+        if sizes == synced[0]:
+            return
+        synced[0] = sizes
+        for t in tables:
+            li, kind, loc, j, done = t
+            if kind == L_GLOBAL:
+                total = len(pk.gl)
+                if done < total:
+                    vals = [vid(pk._value(g, loc)) for g in range(done, total)]
+            else:
+                total = len(pk.tl[j])
+                if done < total:
+                    sh = BITS * (j + 1)
+                    vals = [vid(pk._value(o << sh, loc)) for o in range(done, total)]
+            if done < total:
+                if lib.kc_loc_vals(ctx, li, done, total - done, vals):
+                    raise ToolError("out of memory in the search")
+                t[4] = total
+
+    def loc_index(loc) -> int:
+        li = locs.get(loc)
+        if li is not None:
+            return li
+        j = 0
+        if loc.__class__ is int:
+            kind, j = (L_GLOBAL, 0) if loc >= 0 else (L_THREAD, -loc - 1)
+        elif loc is ALL_SHARED or loc is ALL_OBJECTS or loc[0] == "o":
+            kind = L_GLOBAL
+        elif loc[0] == "oids":
+            kind, j = L_TPART, loc[1]
+        else:  # ALL_THREADS: every thread's part at once; Python walks that
+            kind = L_PYTHON
+        li = lib.kc_loc_new(ctx, kind, j)
+        if li < 0:
+            raise ToolError("out of memory in the search")
+        locs[loc] = li
+        if kind == L_PYTHON:
+            python_locs.add(li)
+        if kind in (L_GLOBAL, L_TPART):
+            tables.append([li, kind, loc, j, 0])
+        return li
+
+    def on_path(tid: int, own: int, path: list, values: list, entry) -> None:
+        """Packed added a path to its tree of (tid, own): add it to C's."""
+        why, kind, deps, branches = entry
+        ckind = {"own": 0, "dep": 1}.get(kind, 2)
+        nd = len(deps) if ckind == 1 else 0
+        if why is not None or ckind == 2:
+            leaf = lib.kc_leaf_new(ctx, ckind, nd, list(deps[:nd]), -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,
+                                   ffi.NULL, ffi.NULL)
+        else:
+            moves, deltas, owns, others, evs, fatal = [], [], [], [], [], []
+            for move, shd, obd, own2, oth, es in branches:
+                moves.append(mid(move))
+                d = dids.get((shd, obd))
+                if d is None:
+                    d = dids[(shd, obd)] = len(dlist)
+                    dlist.append((shd, obd))
+                deltas.append(d)
+                owns.append(pk._t(tid, own2))
+                fin = dict(oth)
+                others += [pk._t(j, fin[j]) if j in fin else UNCH for j in deps[:nd]]
+                evs.append(evid(es))
+                fatal.append(any(e.fatal for e in es))
+            leaf = lib.kc_leaf_new(ctx, ckind, nd, list(deps[:nd]), len(branches), moves, deltas, owns,
+                                   others if nd else ffi.NULL, evs, fatal)
+        if leaf < 0:
+            raise ToolError("out of memory in the search")
+        cl, keys = [], []
+        for loc, v in zip(path, values):
+            li = loc_index(loc)
+            if li in python_locs:  # C would stop there: leave the path to Python
+                return
+            cl.append(li)
+            keys.append(v if (loc.__class__ is int and loc < 0) else vid(v))
+        sync()  # the tables of a location seen for the first time
+        rc = lib.kc_tree_put(ctx, tid, own, len(cl), cl, keys, leaf)
+        if rc == -1:
+            raise ToolError("out of memory in the search")
         if rc == -2:
-            raise AssertionError("the C memo disagrees with Packed.memo on what a step depends on")
-        if rc:
+            raise AssertionError("the C read-set tree disagrees with Packed.l2")
+
+    def on_delta(gid: int, shd: tuple, obd: tuple, ng: int) -> None:
+        d = dids.get((shd, obd))
+        if d is not None and lib.kc_delta_put(ctx, gid, d, ng):
             raise ToolError("out of memory in the search")
 
-    def put_dep(tid: int, gid: int, own: int, s: int, deps: tuple) -> bool:
-        """Copy a second-level (other threads') memo entry to C, if Packed has one for ``s``."""
-        ids = [(s >> (BITS * (j + 1))) & MASK for j in deps]
-        mk2 = (((((gid << BITS) | own) << 6) | tid),) + tuple(ids)
-        r2 = pk.memo2.get(mk2)
-        if r2 is None:
-            return False
-        k = len(deps)
-        if r2.__class__ is str:
-            put("dep", (tid, gid, own, k, list(deps), ids, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,
-                        ffi.NULL))
-        else:
-            newdeps: list[int] = []
-            for _, _, _, others, _ in r2:
-                if tuple(j for j, _ in others) != deps:
-                    return False
-                newdeps += [nj for _, nj in others]
-            put("dep", (tid, gid, own, k, list(deps), ids, len(r2), [mid(mv) for mv, *_ in r2],
-                        [x[1] for x in r2], [x[2] for x in r2], newdeps, [evid(x[4]) for x in r2],
-                        [any(e.fatal for e in x[4]) for x in r2]))
-        cmemo.add(mk2)
-        return True
-
     def resolve(i: int) -> bool:
-        """Give C the successors of every thread of state ``i`` it lacks; False after a crash."""
+        """Give C the successors of every thread of state ``i`` it cannot find; False after a crash."""
         s = unwords(lib.kc_state(ctx, i))
         gid = s & MASK
         for tid in range(n):
             own = (s >> (BITS * (tid + 1))) & MASK
             if not own:
                 continue
-            mk = (((gid << BITS) | own) << 6) | tid
-            if mk in cmemo:
+            rc = lib.kc_try(ctx, i, tid)
+            while rc == 2:  # C found a read-set leaf but not the global part it writes
+                g, d = lib.kc_want_g(ctx), lib.kc_want_d(ctx)
+                pk.apply_delta(g, *dlist[d])  # pushes (g, d) -> new part through on_delta
+                sync()
+                rc = lib.kc_try(ctx, i, tid)
+            if rc == 0:
                 continue
-            e = pk.memo.get(mk)
-            if e.__class__ is tuple and (mk,) + tuple((s >> (BITS * (j + 1))) & MASK for j in e[1]) in cmemo:
-                continue
+            if rc < 0:
+                raise ToolError("out of memory in the search")
             try:
                 r = pk.raw(s, tid)
             except (Exception, StepTimeout) as e:  # a step raised or never returned
                 sr.crash = (i, s, tid, e)
                 return False
+            finally:
+                sync()
+            mk = (((gid << BITS) | own) << 6) | tid
             e = pk.memo.get(mk)
-            if e.__class__ is tuple and put_dep(tid, gid, own, s, e[1]):
-                continue
-            memoised = e is r
+            if e.__class__ is tuple:  # memoised on other threads' parts too
+                deps = e[1]
+                ids = [(s >> (BITS * (j + 1))) & MASK for j in deps]
+                r2 = pk.memo2.get((mk,) + tuple(ids))
+                if r2 is not None and put_dep(tid, gid, own, deps, ids, r2):
+                    continue
             if r.__class__ is str:
-                if memoised:
+                if e is r:
                     put("memo", (tid, gid, own, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL))
-                    cmemo.add(mk)
                 else:
                     put("oneshot", (i, tid, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL))
                 continue
@@ -191,8 +286,24 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             put("memo", (tid, gid, own, len(r), [mid(mv) for mv, _, _, _ in r], [ng for _, ng, _, _ in r],
                          [nt for _, _, nt, _ in r], [evid(evs) for _, _, _, evs in r],
                          [any(e.fatal for e in evs) for _, _, _, evs in r]))
-            cmemo.add(mk)
         return True
+
+    def put_dep(tid: int, gid: int, own: int, deps: tuple, ids: list, r2) -> bool:
+        """Copy a second-level (other threads') memo entry to C; False if C keeps other deps there."""
+        k = len(deps)
+        if r2.__class__ is str:
+            rc = put("dep", (tid, gid, own, k, list(deps), ids, -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,
+                             ffi.NULL, ffi.NULL))
+        else:
+            newdeps: list[int] = []
+            for _, _, _, others, _ in r2:
+                if tuple(j for j, _ in others) != deps:
+                    return False
+                newdeps += [nj for _, nj in others]
+            rc = put("dep", (tid, gid, own, k, list(deps), ids, len(r2), [mid(mv) for mv, *_ in r2],
+                             [x[1] for x in r2], [x[2] for x in r2], newdeps, [evid(x[4]) for x in r2],
+                             [any(e.fatal for e in x[4]) for x in r2]))
+        return rc == 0
 
     def judge() -> None:
         """Python's part of what C logged, in order: reports, invariants of new states, terminal states."""
@@ -225,6 +336,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
 
     if lib.kc_init(ctx, words(init)) < 0:
         raise ToolError("out of memory starting the search")
+    pk.l2_hook, pk.delta_hook = on_path, on_delta
     try:
         stop = ex._limits(sr, 1, 0, t0)  # progress is reported from the first state on, as in Python
         last = 0
@@ -247,6 +359,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 stop = ex._limits(sr, lib.kc_nstates(ctx), lib.kc_transitions(ctx), t0)
     except KeyboardInterrupt:
         sr.complete, sr.stopped = False, "interrupted"
+    finally:
+        pk.l2_hook = pk.delta_hook = None
     sr.nstates = lib.kc_nstates(ctx)
     sr.transitions = lib.kc_transitions(ctx)
     sr.finish()

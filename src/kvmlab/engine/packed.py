@@ -58,6 +58,8 @@ class Packed:
         self.memo2: dict[tuple, object] = {}
         self.inv_memo: dict[int, list] = {}
         self.memo_misses = 0
+        self.l2_hook = None  # called with (tid, own id, locations, values, entry) for each path added to l2
+        self.delta_hook = None  # called with (global id, shared writes, object writes, new global id)
         if self.n >= 64:
             raise KvmlabError("at most 63 threads")
 
@@ -281,13 +283,20 @@ class Packed:
 
     def _l2_put(self, s: int, tid: int, rec, entry) -> None:
         locs = self._locations(tid, rec)
-        key = (tid, (s >> (BITS * (tid + 1))) & MASK)
+        own = (s >> (BITS * (tid + 1))) & MASK
+        key = (tid, own)
         if not locs:
+            if key in self.l2:
+                self.l2_conflicts += 1
+                return
             self.l2[key] = entry
+            if self.l2_hook is not None:
+                self.l2_hook(tid, own, locs, [], entry)
             return
         node = self.l2.get(key)
         if node is None:
             node = self.l2[key] = [locs[0], {}]
+        values = []
         for n, loc in enumerate(locs):
             if node.__class__ is tuple or node[0] != loc:
                 # the same values were read but the step went elsewhere: something it depends
@@ -295,6 +304,7 @@ class Packed:
                 self.l2_conflicts += 1
                 return
             v = self._value(s, loc)
+            values.append(v)
             nxt = node[1].get(v)
             if nxt is None:
                 nxt = entry if n + 1 == len(locs) else [locs[n + 1], {}]
@@ -302,6 +312,8 @@ class Packed:
             node = nxt
         if node is not entry:
             self.l2_conflicts += 1
+        elif self.l2_hook is not None:
+            self.l2_hook(tid, own, locs, values, entry)
 
     def _deltas(self, key: tuple, tid: int, worlds):
         """Each outcome as what it wrote: (move, shared writes, object writes, own part, other threads, events).
@@ -334,27 +346,9 @@ class Packed:
         if why is not None:
             return why, kind, deps
         gid = s & MASK
-        g = self.gl[gid]
         out = []
         for move, shd, obd, own, others, evs in branches:
-            if shd:
-                sh = list(g[0])
-                for i, v in shd:
-                    sh[i] = v
-                sh = tuple(sh)
-            else:
-                sh = g[0]
-            if obd:
-                od = dict(self._objects(gid))
-                for o, v in obd:
-                    if v is None:
-                        od.pop(o, None)
-                    else:
-                        od[o] = v
-                ot = tuple(sorted(od.items()))
-            else:
-                ot = g[1]
-            ng = self._g((sh, ot)) if (shd or obd) else gid
+            ng = self.apply_delta(gid, shd, obd) if (shd or obd) else gid
             if kind == "own":
                 out.append((move, ng, self._t(tid, own), evs))
                 continue
@@ -366,11 +360,37 @@ class Packed:
                                   for j in deps), evs))
             else:
                 k = list(self.unpack(s))
-                k[0], k[1], k[2 + tid] = sh, ot, own
+                k[0], k[1] = self.gl[ng]
+                k[2 + tid] = own
                 for j, v in others:
                     k[2 + j] = v
                 out.append((move, self.pack(tuple(k)), evs))
         return out, kind, deps
+
+    def apply_delta(self, gid: int, shd: tuple, obd: tuple) -> int:
+        """The global part ``gid`` with the shared fields ``shd`` and the objects ``obd`` written."""
+        g = self.gl[gid]
+        if shd:
+            sh = list(g[0])
+            for i, v in shd:
+                sh[i] = v
+            sh = tuple(sh)
+        else:
+            sh = g[0]
+        if obd:
+            od = dict(self._objects(gid))
+            for o, v in obd:
+                if v is None:
+                    od.pop(o, None)
+                else:
+                    od[o] = v
+            ot = tuple(sorted(od.items()))
+        else:
+            ot = g[1]
+        ng = self._g((sh, ot))
+        if self.delta_hook is not None:
+            self.delta_hook(gid, shd, obd, ng)
+        return ng
 
     def world(self, s: int) -> World:
         return self.sys.load(self.unpack(s))
