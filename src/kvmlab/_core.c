@@ -103,6 +103,8 @@ typedef struct kc_ctx {
     uint32_t *b_move, *b_delta, *b_own; int32_t *b_ev; uint8_t *b_fatal; int64_t *b_ooff; int64_t nb, bcap;
     uint32_t *scratch; int64_t scratchcap;
     uint32_t want_g, want_d;
+    uint32_t *wants; int64_t nwants, wantcap, scanned;
+    int64_t tree_hits;  /* memo entries made from a read-set leaf */  /* (global id, delta id) pairs Python should apply */
 } kc_ctx;
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t sz) {  /* *p holds *cap items of sz bytes */
@@ -134,7 +136,7 @@ void kc_free(kc_ctx *c) {
                   c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids,
                   c->loc_kind, c->loc_arg, c->lvcap, c->roots.k, c->roots.v, c->kids.k, c->kids.v, c->deltas.k,
                   c->deltas.v, c->node_loc, c->lf_kind, c->lf_nd, c->lf_nb, c->lf_doff, c->lf_boff, c->b_move,
-                  c->b_delta, c->b_own, c->b_ev, c->b_fatal, c->b_ooff, c->scratch};
+                  c->b_delta, c->b_own, c->b_ev, c->b_fatal, c->b_ooff, c->scratch, c->wants};
     for (int64_t k = 0; k < c->nloc; k++) free(c->lv[k]);
     free(c->lv);
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) free(ps[k]);
@@ -521,21 +523,29 @@ static int64_t loc_value(kc_ctx *c, const uint32_t *s, int32_t loc) {
 
 /* Make sure thread t of state i has a memo entry: 0 it has (found, or made from a read-set leaf),
    1 Python must run it, 2 Python must apply delta kc_want_d to global part kc_want_g first, -1 no memory. */
-int kc_try(kc_ctx *c, int64_t i, int t) {
-    const uint32_t *s = c->st + i * c->W;
-    if (lookup(c, s, t) >= 0) return 0;
+int kc_oneshot(kc_ctx *c, int64_t state, int tid, int n, const uint32_t *moves, const uint32_t *words,
+               const int32_t *evs, const uint8_t *fatal);
+
+/* The leaf of thread t's tree that state s leads to, or -1. */
+static int64_t walk(kc_ctx *c, const uint32_t *s, int t) {
     int32_t ref = kmap_get(&c->roots, ((uint64_t)s[t + 1] << 6) | (uint64_t)t);
     while (ref >= 0) {
         int64_t v = loc_value(c, s, c->node_loc[ref]);
-        if (v < 0) return 1;
+        if (v < 0) return -1;
         ref = kmap_get(&c->kids, ((uint64_t)ref << 32) | (uint64_t)v);
     }
-    if (ref == -1) return 1;
-    int64_t L = -(int64_t)ref - 2;
+    return ref == -1 ? -1 : -(int64_t)ref - 2;
+}
+
+int kc_try(kc_ctx *c, int64_t i, int t) {
+    const uint32_t *s = c->st + i * c->W;
+    if (c->os_state == i && (c->os_mask >> t & 1)) return 0;
+    if (lookup(c, s, t) >= 0) return 0;
+    int64_t L = walk(c, s, t);
+    if (L < 0) return 1;
     int kind = c->lf_kind[L], nb = c->lf_nb[L], nd = c->lf_nd[L];
-    if (kind == 2) return 1;
     int64_t nbr = nb > 0 ? nb : 0, boff = c->lf_boff[L];
-    if (grow((void **)&c->scratch, &c->scratchcap, nbr + 2 * nd + nbr * nd + 1, 4)) return -1;
+    if (grow((void **)&c->scratch, &c->scratchcap, nbr + 2 * nd + nbr * nd + nbr * c->W + 1, 4)) return -1;
     uint32_t *gs = c->scratch, *deps = gs + nbr, *depids = deps + nd, *newdeps = depids + nd;
     for (int64_t k = 0; k < nbr; k++) {
         uint32_t d = c->b_delta[boff + k];
@@ -547,9 +557,24 @@ int kc_try(kc_ctx *c, int64_t i, int t) {
     if (kind == 0) {
         int64_t e = new_entry(c, nb, c->b_move + boff, gs, c->b_own + boff, c->b_ev + boff, c->b_fatal + boff);
         if (e < 0) return -1;
+        c->tree_hits++;
         return map_put(c, mkey(s[0], s[t + 1], t), (int32_t)e);
     }
     for (int q = 0; q < nd; q++) { deps[q] = c->ids[c->lf_doff[L] + q]; depids[q] = s[deps[q] + 1]; }
+    if (kind == 2) {  /* holds for this state only (its outcome is not keyed on these parts): one shot */
+        uint32_t *ws = depids + nd;
+        for (int64_t k = 0; k < nbr; k++) {
+            uint32_t *w = ws + k * c->W;
+            memcpy(w, s, (size_t)c->W * 4);
+            w[0] = gs[k]; w[t + 1] = c->b_own[boff + k];
+            for (int q = 0; q < nd; q++) {
+                uint32_t x = c->ids[c->b_ooff[boff + k] + q];
+                if (x != UNCH) w[deps[q] + 1] = x;
+            }
+        }
+        c->tree_hits++;
+        return kc_oneshot(c, i, t, nb, c->b_move + boff, ws, c->b_ev + boff, c->b_fatal + boff);
+    }
     for (int64_t k = 0; k < nbr; k++)
         for (int q = 0; q < nd; q++) {
             uint32_t x = c->ids[c->b_ooff[boff + k] + q];
@@ -558,8 +583,42 @@ int kc_try(kc_ctx *c, int64_t i, int t) {
     int rc = kc_memo_dep_put(c, t, s[0], s[t + 1], nd, deps, depids, nb, c->b_move + boff, gs, c->b_own + boff,
                              newdeps, c->b_ev + boff, c->b_fatal + boff);
     if (rc == -2) return 1;  /* an entry for the same (thread, parts) depends on other threads: Python's way */
+    if (!rc) c->tree_hits++;
     return rc ? -1 : 0;
 }
+
+/* The (global part, delta) pairs that the leaves of the queued states from i on need and C lacks, at
+   most WANTS of them (duplicates possible), for Python to apply in one go; returns how many. */
+#define WANTS 4096
+#define LOOKAHEAD 8192
+
+static int64_t collect_wants(kc_ctx *c, int64_t i) {
+    int64_t nw = 0;
+    if (grow((void **)&c->wants, &c->wantcap, 2 * WANTS, 4)) return 0;
+    /* state i, then the states not scanned before (an earlier scan's wants are all applied) */
+    int64_t from = c->scanned > i + 1 ? c->scanned : i + 1, q = i;
+    for (; q < c->nst && q < from + LOOKAHEAD && nw < WANTS; q = q == i ? from : q + 1) {
+        if (c->term[q]) continue;
+        const uint32_t *s = c->st + q * c->W;
+        for (int t = 0; t < c->n && nw < WANTS; t++) {
+            if (!s[t + 1] || (c->os_state == q && (c->os_mask >> t & 1)) || lookup(c, s, t) >= 0) continue;
+            int64_t L = walk(c, s, t);
+            if (L < 0) continue;
+            for (int64_t k = 0; k < c->lf_nb[L] && nw < WANTS; k++) {
+                uint32_t d = c->b_delta[c->lf_boff[L] + k];
+                if (d && kmap_get(&c->deltas, ((uint64_t)s[0] << 32) | d) < 0) {
+                    c->wants[2 * nw] = s[0]; c->wants[2 * nw + 1] = d; nw++;
+                }
+            }
+        }
+    }
+    if (q > c->scanned) c->scanned = q;
+    return nw;
+}
+
+int64_t kc_tree_hits(kc_ctx *c) { return c->tree_hits; }
+
+uint32_t *kc_wants(kc_ctx *c, int64_t *n) { *n = c->nwants; c->nwants = 0; return c->wants; }
 
 /* Successors of thread tid in the state being expanded, given whole (not memoisable); n < 0: blocked. */
 int kc_oneshot(kc_ctx *c, int64_t state, int tid, int n, const uint32_t *moves, const uint32_t *words,
@@ -653,7 +712,12 @@ int kc_run(kc_ctx *c, int64_t budget) {
             if (ent[t] >= 0) continue;
             int r = kc_try(c, i, t);
             if (r < 0) return KC_NOMEM;
-            if (r) { c->need = i; return KC_NEED; }
+            if (!r && c->os_state == i && (c->os_mask >> t & 1)) { oneshot = 1; continue; }
+            if (r) {  /* Python runs the step, or makes new global parts (all those it soon will, at once) */
+                c->need = i;
+                c->nwants = r == 2 ? collect_wants(c, i) : 0;
+                return KC_NEED;
+            }
             ent[t] = lookup2(c, s, t, &first[t]);
         }
         uint32_t d1 = c->depth[i] + 1;

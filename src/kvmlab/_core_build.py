@@ -30,6 +30,8 @@ int kc_delta_put(kc_ctx *c, uint32_t gid, uint32_t delta, uint32_t ng);
 uint32_t kc_want_g(kc_ctx *c);
 uint32_t kc_want_d(kc_ctx *c);
 int kc_try(kc_ctx *c, int64_t i, int t);
+uint32_t *kc_wants(kc_ctx *c, int64_t *n);
+int64_t kc_tree_hits(kc_ctx *c);
 int kc_run(kc_ctx *c, int64_t budget);
 int kc_scc(kc_ctx *c);
 int64_t kc_nstates(kc_ctx *c);

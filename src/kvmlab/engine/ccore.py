@@ -174,7 +174,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         j = 0
         if loc.__class__ is int:
             kind, j = (L_GLOBAL, 0) if loc >= 0 else (L_THREAD, -loc - 1)
-        elif loc is ALL_SHARED or loc is ALL_OBJECTS or loc[0] == "o":
+        elif loc is ALL_SHARED or loc is ALL_OBJECTS or loc[0] in ("o", "o?", "of"):
             kind = L_GLOBAL
         elif loc[0] == "oids":
             kind, j = L_TPART, loc[1]
@@ -190,12 +190,33 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             tables.append([li, kind, loc, j, 0])
         return li
 
+    # A tree is copied to C once Python has answered a step from it (until then it is kept in
+    # ``pending``): the trees of steps that never repeat what they read cost C nothing.
+    pending: dict[tuple[int, int], list] = {}
+    mirrored: set[tuple[int, int]] = set()
+
     def on_path(tid: int, own: int, path: list, values: list, entry) -> None:
-        """Packed added a path to its tree of (tid, own): add it to C's."""
+        """Packed added a path to its tree of (tid, own)."""
+        if (tid, own) in mirrored:
+            mirror(tid, own, path, values, entry)
+        else:
+            pending.setdefault((tid, own), []).append((path, values, entry))
+
+    def on_hit(tid: int, own: int) -> None:
+        """Python answered a step from the tree of (tid, own): from now on C has that tree."""
+        if (tid, own) not in mirrored:
+            mirrored.add((tid, own))
+            for path, values, entry in pending.pop((tid, own), ()):
+                mirror(tid, own, path, values, entry)
+
+    def mirror(tid: int, own: int, path: list, values: list, entry) -> None:
+        """Add a path of the tree of (tid, own) to C's copy."""
         why, kind, deps, branches = entry
         ckind = {"own": 0, "dep": 1}.get(kind, 2)
-        nd = len(deps) if ckind == 1 else 0
-        if why is not None or ckind == 2:
+        if ckind == 2:  # not memoisable on (thread, parts), but the leaf holds: every thread may change
+            deps = tuple(j for j in range(n) if j != tid)
+        nd = len(deps) if ckind else 0
+        if why is not None:
             leaf = lib.kc_leaf_new(ctx, ckind, nd, list(deps[:nd]), -1, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,
                                    ffi.NULL, ffi.NULL)
         else:
@@ -336,7 +357,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
 
     if lib.kc_init(ctx, words(init)) < 0:
         raise ToolError("out of memory starting the search")
-    pk.l2_hook, pk.delta_hook = on_path, on_delta
+    pk.l2_hook, pk.delta_hook, pk.l2_hit_hook = on_path, on_delta, on_hit
     try:
         stop = ex._limits(sr, 1, 0, t0)  # progress is reported from the first state on, as in Python
         last = 0
@@ -346,7 +367,14 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             if rc == KC_DONE:
                 break
             if rc == KC_NEED:
-                if not resolve(lib.kc_need(ctx)):
+                cnt = ffi.new("int64_t *")
+                wl = lib.kc_wants(ctx, cnt)
+                if cnt[0]:  # new global parts the next states' read-set leaves write
+                    pairs = ffi.unpack(wl, 2 * cnt[0])
+                    for k in range(0, len(pairs), 2):
+                        pk.apply_delta(pairs[k], *dlist[pairs[k + 1]])  # on_delta gives each to C
+                    sync()
+                elif not resolve(lib.kc_need(ctx)):
                     break
             elif rc == KC_FULL:
                 sr.complete, sr.stopped = False, f"max states ({ex.max_states})"
@@ -360,7 +388,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
     except KeyboardInterrupt:
         sr.complete, sr.stopped = False, "interrupted"
     finally:
-        pk.l2_hook = pk.delta_hook = None
+        pk.l2_hook = pk.delta_hook = pk.l2_hit_hook = None
     sr.nstates = lib.kc_nstates(ctx)
     sr.transitions = lib.kc_transitions(ctx)
     sr.finish()

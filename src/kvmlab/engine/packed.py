@@ -30,8 +30,23 @@ from .world import ALL_OBJECTS, ALL_SHARED, ALL_THREADS, FINISHED, ReadLog, Syst
 
 MEMOS = ("readset", "state", "off")
 
+ABSENT = object()  # the value of a field that is not there, in the read-set memo
+# An object write in the read-set memo is (id, None): freed, (id, fields): created, or
+# (id, (WRITES, ((field, value), ...))): these fields written (ABSENT: removed), the others kept.
+WRITES = "fields written"
 BITS = 24
 MASK = (1 << BITS) - 1
+
+
+def _write_fields(fields: tuple, writes) -> tuple:
+    """An object's fields tuple with ``writes`` applied, in dict order."""
+    d = dict(fields)
+    for f, v in writes:
+        if v is ABSENT:
+            d.pop(f, None)
+        else:
+            d[f] = v
+    return tuple(d.items())
 
 
 class Packed:
@@ -48,6 +63,7 @@ class Packed:
         self.l2_conflicts = 0  # read sequences that disagreed with the tree (must stay 0)
         self.step_runs = 0  # outcomes computed by running the step
         self._objd: dict[int, dict] = {}  # global id -> {object id: fields}
+        self._objf: dict[tuple[int, int], dict] = {}  # (global id, object id) -> {field: value}
         self._oids: dict[tuple[int, int], frozenset] = {}  # (thread, own id) -> object ids it holds
         self.n = sys.nthreads
         self.gid: dict[tuple, int] = {}
@@ -59,6 +75,7 @@ class Packed:
         self.inv_memo: dict[int, list] = {}
         self.memo_misses = 0
         self.l2_hook = None  # called with (tid, own id, locations, values, entry) for each path added to l2
+        self.l2_hit_hook = None  # called with (tid, own id) when a step is answered from l2
         self.delta_hook = None  # called with (global id, shared writes, object writes, new global id)
         if self.n >= 64:
             raise KvmlabError("at most 63 threads")
@@ -165,6 +182,8 @@ class Packed:
             hit = self._l2_get(s, tid)
             if hit is not None:
                 self.l2_hits += 1
+                if self.l2_hit_hook is not None:
+                    self.l2_hit_hook(tid, (s >> (BITS * (tid + 1))) & MASK)
                 return self._outcome(s, tid, *hit)
         self.step_runs += 1
         key = self.unpack(s)
@@ -222,7 +241,8 @@ class Packed:
     # each next one only on the values read before it; so walking the tree from a state
     # reads exactly what the step would, and a leaf is the step's outcome from that state.
     # Locations: a shared field's index (>= 0), another thread ``j`` as ``-(j + 1)``,
-    # ``("o", id)`` an object (None if absent), ``("oids", j)`` the object ids thread j holds,
+    # ``("o", id)`` an object (None if absent), ``("o?", id)`` whether it exists, ``("of", id,
+    # name)`` one of its fields (``ABSENT`` if not there), ``("oids", j)`` the object ids thread j holds,
     # ``ALL_SHARED``/``ALL_OBJECTS``/``ALL_THREADS``.
     def _objects(self, gid: int) -> dict:
         d = self._objd.get(gid)
@@ -248,7 +268,19 @@ class Packed:
             if r is None:
                 r = self._oids[(j, tj)] = oids_in(self.tl[j][tj])
             return r
+        if loc[0] == "of":  # one field of an object
+            return self._fields(s & MASK, loc[1]).get(loc[2], ABSENT)
+        if loc[0] == "o?":  # whether an object exists
+            return loc[1] in self._objects(s & MASK)
         return self._objects(s & MASK).get(loc[1])
+
+    def _fields(self, gid: int, oid: int) -> dict:
+        """The fields of object ``oid`` in global part ``gid`` (empty if it does not exist)."""
+        d = self._objf.get((gid, oid))
+        if d is None:
+            f = self._objects(gid).get(oid)
+            d = self._objf[(gid, oid)] = dict(f) if f is not None else {}
+        return d
 
     def _locations(self, tid: int, rec) -> list:
         idx = self.sys._shared_index
@@ -335,7 +367,22 @@ class Packed:
                 obd = ()
             else:
                 o0, o1 = dict(key[1]), dict(k[1])
-                obd = tuple((o, o1.get(o)) for o in sorted(set(o0) | set(o1)) if o0.get(o) != o1.get(o))
+                obd = []
+                for o in sorted(set(o0) | set(o1)):
+                    a, b = o0.get(o), o1.get(o)
+                    if a == b:
+                        continue
+                    if a is None or b is None:  # created (the step saw it absent) or freed: all of it
+                        obd.append((o, b))
+                        continue
+                    # changed: only the fields written, since a step may have read only some fields
+                    fa, fb = dict(a), dict(b)
+                    fw = tuple((f, fb.get(f, ABSENT)) for f in (*fa, *(f for f in fb if f not in fa))
+                               if fa.get(f, ABSENT) != fb.get(f, ABSENT))
+                    if _write_fields(a, fw) != b:  # field order changed (a field removed and re-added)
+                        return None
+                    obd.append((o, (WRITES, fw)))
+                obd = tuple(obd)
             others = tuple((j, k[2 + j]) for j in range(self.n)
                            if j != tid and (k[2 + j] != key[2 + j] or j in w.touched))
             out.append((move, shd, obd, k[2 + tid], others, tuple(w.events)))
@@ -382,6 +429,8 @@ class Packed:
             for o, v in obd:
                 if v is None:
                     od.pop(o, None)
+                elif len(v) == 2 and v[0] is WRITES:
+                    od[o] = _write_fields(od[o], v[1])
                 else:
                     od[o] = v
             ot = tuple(sorted(od.items()))

@@ -89,6 +89,26 @@ class Shared(dict):
         self._all()
         return dict.__eq__(self, other)
 
+    def __ne__(self, other):
+        self._all()
+        return dict.__ne__(self, other)
+
+    def __or__(self, other):
+        self._all()
+        return dict.__or__(dict(dict.items(self)), other)
+
+    def __ror__(self, other):
+        self._all()
+        return dict.__or__(dict(other), dict(dict.items(self)))
+
+    def __reversed__(self):
+        self._all()
+        return dict.__reversed__(self)
+
+    def __repr__(self):
+        self._all()
+        return dict.__repr__(self)
+
     __hash__ = None
 
     def __setitem__(self, k, v):
@@ -175,6 +195,102 @@ class Vars(dict):
         self[k] = v
 
 
+class ObjVars(Vars):
+    """An object's fields while a step's reads are recorded: a :class:`Vars` that logs
+    each field read as ``("of", id, name)`` and a read of the whole object (iterating,
+    comparing, copying, printing it) as ``("o", id)``. Every way of reading a dict
+    goes through these methods, so no read escapes.
+    """
+
+    __slots__ = ("_rec_", "_oid_")
+
+    def __init__(self, fields, rec, oid):
+        dict.__init__(self, fields)
+        object.__setattr__(self, "_rec_", rec)
+        object.__setattr__(self, "_oid_", oid)
+
+    def __getitem__(self, k):
+        self._rec_.add(("of", self._oid_, k))
+        return dict.__getitem__(self, k)
+
+    def get(self, k, default=None):
+        self._rec_.add(("of", self._oid_, k))
+        return dict.get(self, k, default)
+
+    def __contains__(self, k):
+        self._rec_.add(("of", self._oid_, k))
+        return dict.__contains__(self, k)
+
+    def setdefault(self, k, default=None):
+        self._rec_.add(("of", self._oid_, k))
+        return dict.setdefault(self, k, default)
+
+    def pop(self, k, *default):
+        self._rec_.add(("of", self._oid_, k))
+        return dict.pop(self, k, *default)
+
+    def _all(self):
+        self._rec_.add(("o", self._oid_))
+
+    def __iter__(self):
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self):
+        self._all()
+        return dict.__len__(self)
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def copy(self):
+        self._all()
+        return dict(dict.items(self))
+
+    def __eq__(self, other):
+        self._all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other):
+        self._all()
+        return dict.__ne__(self, other)
+
+    def __repr__(self):
+        self._all()
+        return dict.__repr__(self)
+
+    def __or__(self, other):
+        self._all()
+        return dict.__or__(dict(dict.items(self)), other)
+
+    def __ror__(self, other):
+        self._all()
+        return dict.__or__(dict(other), dict(dict.items(self)))
+
+    def __reversed__(self):
+        self._all()
+        return dict.__reversed__(self)
+
+    __hash__ = None
+
+    def popitem(self):
+        self._all()
+        return dict.popitem(self)
+
+    def __reduce_ex__(self, protocol):
+        self._all()
+        return (Vars, (dict(dict.items(self)),))
+
+
 class Event:
     """Something a step reported: a kernel splat, warning or panic.
 
@@ -257,7 +373,11 @@ class World:
     # -- objects -----------------------------------------------------------
     def _objs(self) -> dict[int, Vars]:
         if self._od is None:
-            self._od = {oid: Vars(fields) for oid, fields in self._ot}
+            rec = self._rec
+            if rec is None:
+                self._od = {oid: Vars(fields) for oid, fields in self._ot}
+            else:  # each field read is recorded on its own
+                self._od = {oid: ObjVars(fields, rec, oid) for oid, fields in self._ot}
         return self._od
 
     def new_obj(self, kind: str, **fields) -> int:
@@ -273,10 +393,10 @@ class World:
         rec = self._rec
         while oid in objs:
             if rec is not None:
-                rec.add(("o", oid))
+                rec.add(("o?", oid))
             oid += 1
         if rec is not None:
-            rec.add(("o", oid))
+            rec.add(("o?", oid))
         objs[oid] = Vars(_kind=kind, **fields)
         return Oid(oid)
 
@@ -284,7 +404,7 @@ class World:
         if self._watch:
             self._seen_objs.add(oid)
         if self._rec is not None:
-            self._rec.add(("o", oid))
+            self._rec.add(("o?", oid))
         try:
             return self._objs()[oid]
         except KeyError:
@@ -294,14 +414,14 @@ class World:
         if self._watch:
             self._seen_objs.add(oid)
         if self._rec is not None:
-            self._rec.add(("o", oid))
+            self._rec.add(("o?", oid))
         return oid in self._objs()
 
     def del_obj(self, oid: int) -> None:
         if self._watch:
             self._seen_objs.add(oid)
         if self._rec is not None:
-            self._rec.add(("o", oid))
+            self._rec.add(("o?", oid))
         del self._objs()[oid]
 
     def objects(self) -> dict[int, Vars]:
@@ -416,7 +536,7 @@ class World:
         if self._od is None:
             ot = self._ot
         else:
-            ot = tuple(sorted((oid, tuple(v.items())) for oid, v in self._od.items()))
+            ot = tuple(sorted((oid, tuple(dict.items(v))) for oid, v in self._od.items()))
         ths = self._th
         tt = self._tt
         out = [sh, ot]
