@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmlab.widgets.export import export_graph
+from kvmlab.export import export_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = shutil.which("node") or "/usr/bin/node"

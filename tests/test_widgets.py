@@ -10,8 +10,9 @@ import pytest
 
 import kvmlab
 from kvmlab import KvmlabError
+from kvmlab.api import make_system
+from kvmlab.engine.graph import explore
 from kvmlab.widgets import Progress, Stepper, compare, export_graph, summary
-from kvmlab.widgets.export import explore, make_system
 from kvmlab.widgets.stepper import reset_page
 
 CASES = [
@@ -457,7 +458,7 @@ class _St:
 
 
 def test_c_indents_follow_the_graph_and_the_braces():
-    from kvmlab.widgets.export import c_indents
+    from kvmlab.export import c_indents
     steps = [_St("f", "raw_spin_lock(&b->lock);"), _St("f", "if (e) {"), _St("f", "hlist_del(&e->link);"),
              _St("f", "return false;"), _St("f", "n->token = token;"),
              _St("f", "if (unlikely(x))"), _St("f", "panic(\"no\");"), _St("f", "done();"),

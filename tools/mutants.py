@@ -47,7 +47,7 @@ EX = "kvmlab/engine/explorer.py"
 PK = "kvmlab/engine/packed.py"
 WO = "kvmlab/engine/world.py"
 K = "kvmlab/kernel/"
-XP = "kvmlab/widgets/export.py"
+XP = "kvmlab/export.py"
 GR = "kvmlab/engine/graph.py"
 
 MUTANTS: list[tuple[str, str, str, str, str]] = [

@@ -11,10 +11,10 @@ The Python API mirrors the CLI::
 
 from __future__ import annotations
 
+from ._version import __version__ as __version__
 from .api import check, list_models, load, model, replay
 from .engine import KvmlabError, Result, Violation
 
-__version__ = "0.1.0"
 __all__ = ["KvmlabError", "Result", "Violation", "check", "explore", "list_models", "load", "model", "replay"]
 
 

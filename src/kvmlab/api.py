@@ -28,6 +28,14 @@ def load(name_or_cls: str | type[Model], variant: str | Variant | None = None,
     return System(cls, variant, config, params)
 
 
+def make_system(model: str | type[Model] | System, variant: str | Variant | None = None,
+                config: dict | None = None, params: dict | None = None) -> System:
+    """``model`` itself if it is a System already, else :func:`load` of it."""
+    if isinstance(model, System):
+        return model
+    return load(model, variant, config, params)
+
+
 def check(name_or_cls: str | type[Model], variant: str | Variant | None = None, *,
           config: dict | None = None, params: dict | None = None, max_states: int = 2_000_000,
           max_seconds: float | None = None, reduction: bool = True, fairness: str | None = None,

@@ -144,7 +144,7 @@ def _copy_package(dest: Path) -> None:
 
 def write_bundle(lab_id: str, out: str | Path, *, zip_it: bool = False, force: bool = False) -> Path:
     """Write the bundle for ``lab_id`` into folder ``out`` (and ``out.zip`` with ``zip_it``)."""
-    from . import __version__
+    from ._version import __version__
     lab = _lab(lab_id)
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -306,7 +306,7 @@ class GradeReport:
         v = self.counterexample
         if f is None or v is None or f.system is None:
             return None
-        from .widgets.export import export_graph
+        from .export import export_graph
         try:
             return export_graph(f.system, max_states=max_states, goal_property=v.property,
                                 goal=f"The grader's counterexample: {v.property} ({f.settings()}).")

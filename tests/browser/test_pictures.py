@@ -279,7 +279,8 @@ def test_state_graph_follows_the_stepper_and_jumps(standalone, pages):
     p.page.wait_for_function("document.querySelector('#graph .kvmlab-states').dataset.current !== '0'",
                              timeout=5_000)
     # the marked state is the one the explorer reaches by CPU0's first step
-    g = kvmlab.widgets.export.explore(kvmlab.load("lost_update", "plain"), 100)
+    from kvmlab.engine.graph import explore
+    g = explore(kvmlab.load("lost_update", "plain"), 100)
     want = next(e.target for e in g.edges[0] if e.tid == 0)
     assert box.get_attribute("data-current") == str(want)
     # a click on a bad state plays a shortest schedule to it

@@ -419,8 +419,8 @@ def state_graph(model, variant=None, config: dict | None = None, params: dict | 
     Beside a stepper of the same configuration, the stepper's current state
     is outlined and a click on a state plays a shortest schedule to it.
     """
+    from ..api import make_system
     from ..engine.graph import explore
-    from ..widgets.export import make_system
     sys = make_system(model, variant, config, params)
     g = explore(sys, max_states)
     cex = g.counterexamples()
@@ -489,8 +489,8 @@ def lock_nesting(model, variant=None, config: dict | None = None, params: dict |
     report of sleeping in atomic context while a lock is held adds an edge to
     the "may sleep" node, labelled with the C line.
     """
+    from ..api import make_system
     from ..engine.graph import explore
-    from ..widgets.export import make_system
     sys = make_system(model, variant, config, params)
     nest: dict[tuple[str, str], str] = {}
     sleeps: dict[tuple[str, str], str] = {}

@@ -16,6 +16,7 @@ output carries it inline (:func:`style_tag`).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -103,9 +104,13 @@ def css() -> str:
     ])
 
 
+def static_mode() -> bool:
+    """True when building the static book (``KVMLAB_STATIC`` set to 1/yes/true)."""
+    return os.environ.get("KVMLAB_STATIC", "").strip().lower() in ("1", "yes", "true", "y")
+
+
 def style_tag() -> str:
     """``<style>`` with :func:`css`, or nothing in the static book (its kvmbook.css has it)."""
-    from ..widgets.stepper import static_mode
     if static_mode():
         return ""
     return f'<style class="kvmlab-theme">{css()}</style>'

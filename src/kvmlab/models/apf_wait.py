@@ -82,7 +82,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engine import DONE, Config, KvmlabError, Model, Param, Program, Variant, line
+from ..engine import DONE, Config, Explorer, KvmlabError, Model, Param, Program, System, Variant, line
 from ..kernel import GFP_ATOMIC, KernelWorld
 from ._apf_common import B_LIST, B_LOCK, find_apf_task, queue_task
 
@@ -672,8 +672,7 @@ def seed_case(ctx: dict, config: dict) -> str:
 
 def decide(variant: str | Variant, ctx: dict, config: dict) -> str:
     """``"schedule"`` or ``"halt"``: run the variant until its waiter has decided."""
-    from ..api import load
-    sys = load("apf_wait", variant, config=config, params=ctx)
+    sys = System(ApfWait, variant, config, ctx)
     key = sys.initial
     for _ in range(40):
         w = sys.load(key)
@@ -775,7 +774,6 @@ def grade_rule(fn: Callable, *, only_possible: bool = True, max_states: int = 20
     where the seed's rule schedules (halting a schedulable task is safe but
     needlessly stops the whole vCPU).
     """
-    from ..api import check
     var = rule_variant(fn)
     rows, failures = [], []
     for config in configs(only_possible):
@@ -784,7 +782,7 @@ def grade_rule(fn: Callable, *, only_possible: bool = True, max_states: int = 20
                 continue  # the host calls kvm_async_pf_task_wait_schedule() directly: no rule
             expected = decide("split_wait", ctx, config)
             got = decide(var, ctx, config)
-            res = check(ApfWait, var, config=config, params=ctx, max_states=max_states)
+            res = Explorer(System(ApfWait, var, config, ctx), max_states=max_states).run()
             row = {**ctx, **config, "case": seed_case(ctx, config), "expected": expected, "got": got,
                    "ok": True, "why": "", "splat": None, "schedule": None}
             if res.violations:

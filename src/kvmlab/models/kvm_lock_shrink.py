@@ -55,7 +55,7 @@ rules, with and without PREEMPT_RT and PROVE_RAW_LOCK_NESTING.
 
 from __future__ import annotations
 
-from ..engine import DONE, Config, Model, Param, Program, Variant, line
+from ..engine import DONE, Config, Model, Param, Program, System, Variant, line, replay_moves
 from ..kernel import GFP_ATOMIC, GFP_KERNEL, KernelWorld
 from ..kernel.splat import WHERE_RT_SPINLOCK_34
 
@@ -345,12 +345,9 @@ def nesting_verdict(held, ctx: str, action: str, *, rt: bool, prove: bool = Fals
     "reports": [...]}``: reports fired while setting up the held locks, and
     the reports of the action itself (each ``{"property", "title", "text"}``).
     """
-    from ..api import replay
-
     bits = sum(1 << i for i, k in enumerate(NEST_LOCKS) if k in held)
-    tr = replay(_NestModel, "probe", schedule=[0] * 6,
-                config={"PREEMPT_RT": rt, "PROVE_RAW_LOCK_NESTING": prove},
-                params={"ctx": ctx, "held": bits, "action": action})
+    tr = replay_moves(System(_NestModel, "probe", {"PREEMPT_RT": rt, "PROVE_RAW_LOCK_NESTING": prove},
+                             {"ctx": ctx, "held": bits, "action": action}), [0] * 6)
 
     def evs(step):
         # the probe ends holding its locks on purpose: the lock-leak warning is not the point

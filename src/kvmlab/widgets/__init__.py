@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .export import export_graph
+from ..export import export_graph
 from .stepper import Stepper
 from .summary import Progress, compare, summary
 

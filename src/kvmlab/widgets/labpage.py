@@ -66,9 +66,8 @@ def build_wheel(dest_dir: Path) -> Path:
     Built with ``zipfile`` (reproducible: fixed timestamps, sorted entries), so
     no build backend or network is needed at book-build time.
     """
-    import kvmlab
-    version = kvmlab.__version__
-    pkg = Path(kvmlab.__file__).resolve().parent
+    from .._version import __version__ as version
+    pkg = Path(__file__).resolve().parent.parent  # kvmlab/
     # pure Python for Pyodide: not the compiled core (its C source, build script, or binary)
     files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                    and p.suffix not in (".pyc", ".pyo", ".so", ".pyd", ".c")
@@ -238,8 +237,8 @@ def _runtime_ok(app) -> bool:
 
 
 def _wheel_name() -> str:
-    import kvmlab
-    return f"kvmlab-{kvmlab.__version__}-py3-none-any.whl"
+    from .._version import __version__
+    return f"kvmlab-{__version__}-py3-none-any.whl"
 
 
 def _insert_point(doctree):

@@ -153,7 +153,7 @@ class Panel:
     def _ipython_display_(self) -> None:
         from IPython.display import HTML, display
 
-        from .stepper import static_mode
+        from ..diagrams.theme import static_mode
         display(HTML(self.static_html()) if static_mode() else self.widget)
 
 

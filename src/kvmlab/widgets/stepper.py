@@ -1,6 +1,6 @@
 """The stepper: the reader plays the scheduler over a model's full state graph.
 
-Python explores the configuration once (:mod:`.export`); one JavaScript
+Python explores the configuration once (:mod:`kvmlab.export`); one JavaScript
 player does the rest in the browser, so the stepper works in the static book
 with no kernel. The player is four files in ``static/`` (:data:`PLAYER_PARTS`:
 the pure core, the URL state, the view, mounting), joined into one inline
@@ -39,8 +39,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from ..api import make_system
+from ..diagrams.theme import static_mode
 from ..engine import KvmlabError
-from .export import explore, graph_json, make_system
+from ..engine.graph import explore
+from ..export import graph_json
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
 _used_ids: dict[str, int] = {}
@@ -69,11 +72,6 @@ def assets_html() -> str:
     js = asset("stepper.js").replace("</", "<\\/")
     return (f'<style id="kvmlab-stepper-css">{css}</style>\n'
             f'<script id="kvmlab-stepper-js">{js}</script>\n')
-
-
-def static_mode() -> bool:
-    """True when building the static book (``KVMLAB_STATIC`` set to 1/yes/true)."""
-    return os.environ.get("KVMLAB_STATIC", "").strip().lower() in ("1", "yes", "true", "y")
 
 
 def reset_page() -> None:

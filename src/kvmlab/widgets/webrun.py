@@ -37,13 +37,13 @@ def _property_words(lab, prop: str | None) -> str | None:
 
 def info() -> str:
     """Versions of Python and kvmlab, and the lab ids."""
-    import kvmlab
+    from .._version import __version__
     try:
         from .. import labs
         ids = [lab.id for lab in _all_labs(labs)]
     except ImportError:
         ids = []
-    return _dumps({"python": sys.version.split()[0], "kvmlab": getattr(kvmlab, "__version__", None), "labs": ids})
+    return _dumps({"python": sys.version.split()[0], "kvmlab": __version__, "labs": ids})
 
 
 def _all_labs(labs) -> list:
@@ -112,7 +112,7 @@ def explore(request: str) -> str:
     Bad settings give ``{"error": message}``.
     """
     from ..engine import KvmlabError
-    from .export import export_graph
+    from ..export import export_graph
     try:
         req = json.loads(request)
         data = export_graph(req["model"], req.get("variant"), req.get("config") or None,
@@ -156,8 +156,8 @@ def _stepper_for(report) -> dict | None:
     v = report.counterexample
     if f is None or v is None or f.system is None:
         return None
-    from .export import explore as explore_graph
-    from .export import graph_json
+    from ..engine.graph import explore as explore_graph
+    from ..export import graph_json
     return graph_json(explore_graph(f.system, 20000), goal_property=v.property)
 
 

@@ -1,6 +1,6 @@
 /* kvmlab stepper, part 1 of 4: the pure core (no DOM). Graph decoding, the history with
  * undo, and the game: where the goal is, how far, loops played by hand, par.
- * Graph format: see kvmlab/widgets/export.py. Tested with node --test (tests/js/). */
+ * Graph format: see kvmlab/export.py. Tested with node --test (tests/js/). */
 (function (G) {
   "use strict";
   var FORMAT = 2;          // the data format this player reads (export.FORMAT_VERSION)

@@ -36,19 +36,13 @@ import re
 from collections import deque
 from typing import Any
 
-from ..engine import KvmlabError, System, Variant
-from ..engine.explorer import _sccs
-from ..engine.graph import Edge, StateGraph, _choice_label, explore  # noqa: F401 - moved to the engine
-from ..engine.model import _fmt
+from .api import make_system
+from .engine import KvmlabError, Variant
+from .engine.explorer import _sccs
+from .engine.graph import StateGraph, explore
+from .engine.model import _fmt
 
 FORMAT_VERSION = 2
-
-
-def make_system(model, variant=None, config=None, params=None) -> System:
-    from ..api import load
-    if isinstance(model, System):
-        return model
-    return load(model, variant, config, params)
 
 
 class _Strings:
