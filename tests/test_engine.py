@@ -11,7 +11,7 @@ import pytest
 
 import kvmlab
 from kvmlab.engine import DONE, KvmlabError, Model, ModelError, Param, Program, Variant, line
-from kvmlab.engine.explorer import find_fair_cycle
+from kvmlab.engine.search import find_fair_cycle
 from kvmlab.kernel import KernelWorld
 
 # -- lost_update, counted by hand (see the comments) ---------------------------------

@@ -38,9 +38,9 @@ from typing import Any
 
 from .api import make_system
 from .engine import KvmlabError, Variant
-from .engine.explorer import _sccs
 from .engine.graph import StateGraph, explore
 from .engine.model import _fmt
+from .engine.search import _sccs
 
 FORMAT_VERSION = 2
 

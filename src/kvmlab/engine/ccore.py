@@ -16,9 +16,9 @@ from __future__ import annotations
 from array import array
 
 from .errors import StepTimeout, ToolError
-from .explorer import Findings, Search, find_fair_cycle
 from .model import Model
 from .packed import BITS, MASK, Packed
+from .search import Findings, Search, find_fair_cycle
 from .world import ALL_OBJECTS, ALL_SHARED
 
 try:  # the compiled module is optional: without it the pure-Python search runs
