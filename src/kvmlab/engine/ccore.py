@@ -17,7 +17,7 @@ from array import array
 
 from .errors import StepTimeout, ToolError
 from .model import Model
-from .packed import BITS, MASK, Packed
+from .packed import ABSENT, BITS, MASK, Packed
 from .search import Findings, Search, find_fair_cycle
 from .world import ALL_OBJECTS, ALL_SHARED
 
@@ -144,25 +144,68 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         return k
 
     synced = [None]  # the sizes of the tables at the last sync
+    gl = pk.gl
+
+    def global_values(g: int, want: list) -> list:
+        """The value id of each location in ``want`` (global-part locations) in global part ``g``."""
+        sh, ot = gl[g]
+        od = None
+        fds: dict = {}
+        out = []
+        for loc in want:
+            if loc.__class__ is int:
+                v = sh[loc]
+            elif loc is ALL_SHARED:
+                v = sh
+            elif loc is ALL_OBJECTS:
+                v = ot
+            else:
+                if od is None:
+                    od = dict(ot)
+                tag, oid = loc[0], loc[1]
+                if tag == "of":
+                    fd = fds.get(oid)
+                    if fd is None:
+                        f = od.get(oid)
+                        fd = fds[oid] = dict(f) if f is not None else {}
+                    v = fd.get(loc[2], ABSENT)
+                elif tag == "o?":
+                    v = oid in od
+                else:
+                    v = od.get(oid)
+            k = vids.get(v)
+            if k is None:
+                k = vids[v] = len(vids)
+            out.append(k)
+        return out
 
     def sync() -> None:
         """Push the value ids of every location for the parts interned since the last sync."""
-        sizes = (len(pk.gl), len(tables), *map(len, pk.tl))
+        sizes = (len(gl), len(tables), *map(len, pk.tl))
         if sizes == synced[0]:
             return
         synced[0] = sizes
+        total = len(gl)
+        gtabs = [t for t in tables if t[1] == L_GLOBAL and t[4] < total]
+        if gtabs:
+            lo = min(t[4] for t in gtabs)
+            cols: list[list[int]] = [[] for _ in gtabs]
+            for g in range(lo, total):
+                idx = [k for k, t in enumerate(gtabs) if t[4] <= g]
+                for k, x in zip(idx, global_values(g, [gtabs[k][2] for k in idx])):
+                    cols[k].append(x)
+            for t, col in zip(gtabs, cols):
+                if lib.kc_loc_vals(ctx, t[0], t[4], len(col), col):
+                    raise ToolError("out of memory in the search")
+                t[4] = total
         for t in tables:
             li, kind, loc, j, done = t
             if kind == L_GLOBAL:
-                total = len(pk.gl)
-                if done < total:
-                    vals = [vid(pk._value(g, loc)) for g in range(done, total)]
-            else:
-                total = len(pk.tl[j])
-                if done < total:
-                    sh = BITS * (j + 1)
-                    vals = [vid(pk._value(o << sh, loc)) for o in range(done, total)]
+                continue
+            total = len(pk.tl[j])
             if done < total:
+                sh = BITS * (j + 1)
+                vals = [vid(pk._value(o << sh, loc)) for o in range(done, total)]
                 if lib.kc_loc_vals(ctx, li, done, total - done, vals):
                     raise ToolError("out of memory in the search")
                 t[4] = total
@@ -371,8 +414,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 wl = lib.kc_wants(ctx, cnt)
                 if cnt[0]:  # new global parts the next states' read-set leaves write
                     pairs = ffi.unpack(wl, 2 * cnt[0])
-                    for k in range(0, len(pairs), 2):
-                        pk.apply_delta(pairs[k], *dlist[pairs[k + 1]])  # on_delta gives each to C
+                    for g, d in {(pairs[k], pairs[k + 1]) for k in range(0, len(pairs), 2)}:
+                        pk.apply_delta(g, *dlist[d])  # on_delta gives each to C
                     sync()
                 elif not resolve(lib.kc_need(ctx)):
                     break
