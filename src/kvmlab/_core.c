@@ -104,7 +104,9 @@ typedef struct kc_ctx {
     uint32_t *scratch; int64_t scratchcap;
     uint32_t want_g, want_d;
     uint32_t *wants; int64_t nwants, wantcap, scanned;
-    int64_t tree_hits;  /* memo entries made from a read-set leaf */  /* (global id, delta id) pairs Python should apply */
+    int64_t tree_hits;  /* memo entries made from a read-set leaf */
+    /* the successors of the state being expanded: words, hash, thread, move, event, fatal */
+    uint32_t *sb_w; uint64_t *sb_h; uint8_t *sb_t; uint32_t *sb_mv; int32_t *sb_ev; uint8_t *sb_fatal; int64_t sbcap;  /* (global id, delta id) pairs Python should apply */
 } kc_ctx;
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t sz) {  /* *p holds *cap items of sz bytes */
@@ -136,7 +138,8 @@ void kc_free(kc_ctx *c) {
                   c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids,
                   c->loc_kind, c->loc_arg, c->lvcap, c->roots.k, c->roots.v, c->kids.k, c->kids.v, c->deltas.k,
                   c->deltas.v, c->node_loc, c->lf_kind, c->lf_nd, c->lf_nb, c->lf_doff, c->lf_boff, c->b_move,
-                  c->b_delta, c->b_own, c->b_ev, c->b_fatal, c->b_ooff, c->scratch, c->wants};
+                  c->b_delta, c->b_own, c->b_ev, c->b_fatal, c->b_ooff, c->scratch, c->wants,
+                  c->sb_w, c->sb_h, c->sb_t, c->sb_mv, c->sb_ev, c->sb_fatal};
     for (int64_t k = 0; k < c->nloc; k++) free(c->lv[k]);
     free(c->lv);
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) free(ps[k]);
@@ -183,8 +186,9 @@ kc_ctx *kc_new(int nthreads, int keep_rows, int has_inv, int64_t max_states) {
 }
 
 /* the index of state w, adding it (parent, move, depth) if new; *isnew says which; -1: no memory */
-static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, uint32_t d, int *isnew) {
-    uint64_t hv = hash_words(w, c->W), h = hv & (uint64_t)c->hmask, x;
+static int64_t intern_h(kc_ctx *c, const uint32_t *w, uint64_t hv, int64_t par, uint32_t mv, uint32_t d,
+                        int *isnew) {
+    uint64_t h = hv & (uint64_t)c->hmask, x;
     uint32_t fp = (uint32_t)(hv >> 32);
     while ((x = c->ht[h])) {
         if ((uint32_t)x == fp && !memcmp(c->st + ((int64_t)(x >> 32) - 1) * c->W, w, (size_t)c->W * 4)) {
@@ -217,6 +221,10 @@ static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, ui
     *isnew = 1;
     if (c->nst * 2 > c->hmask + 1 && rehash(c, (c->hmask + 1) * 2)) return -1;
     return j;
+}
+
+static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, uint32_t d, int *isnew) {
+    return intern_h(c, w, hash_words(w, c->W), par, mv, d, isnew);
 }
 
 int64_t kc_init(kc_ctx *c, const uint32_t *w) {
@@ -680,11 +688,11 @@ static int add_edge(kc_ctx *c, int64_t j, int tid, uint32_t mv) {
 }
 
 /* one successor of state i: intern, log, queue */
-static int succ(kc_ctx *c, int64_t i, int tid, const uint32_t *w, uint32_t mv, int32_t ev, uint8_t fatal,
-                uint32_t d1) {
+static int succ(kc_ctx *c, int64_t i, int tid, const uint32_t *w, uint64_t hv, uint32_t mv, int32_t ev,
+                uint8_t fatal, uint32_t d1) {
     int isnew;
     if (ev >= 0 && logit(c, 1, i, ev, mv)) return -1;
-    int64_t j = intern(c, w, i, mv, d1, &isnew);
+    int64_t j = intern_h(c, w, hv, i, mv, d1, &isnew);
     if (j < 0) return -1;
     if (isnew) {
         if (c->has_inv && !(w[0] < c->inv_cap && c->inv_clean[w[0]] == 1) && logit(c, 2, j, 0, 0)) return -1;
@@ -694,9 +702,23 @@ static int succ(kc_ctx *c, int64_t i, int tid, const uint32_t *w, uint32_t mv, i
     return 0;
 }
 
+/* room for n successors of the state being expanded */
+static int sb_reserve(kc_ctx *c, int64_t n) {
+    if (n <= c->sbcap) return 0;
+    int64_t cap = c->sbcap ? c->sbcap : 64;
+    while (cap < n) cap *= 2;
+    uint32_t *a = realloc(c->sb_w, (size_t)cap * c->W * 4); if (!a) return -1; c->sb_w = a;
+    uint64_t *b = realloc(c->sb_h, (size_t)cap * 8); if (!b) return -1; c->sb_h = b;
+    uint8_t *d = realloc(c->sb_t, (size_t)cap); if (!d) return -1; c->sb_t = d;
+    uint32_t *e = realloc(c->sb_mv, (size_t)cap * 4); if (!e) return -1; c->sb_mv = e;
+    int32_t *f = realloc(c->sb_ev, (size_t)cap * 4); if (!f) return -1; c->sb_ev = f;
+    uint8_t *g = realloc(c->sb_fatal, (size_t)cap); if (!g) return -1; c->sb_fatal = g;
+    c->sbcap = cap;
+    return 0;
+}
+
 /* Expand states from the cursor, at most budget of them. */
 int kc_run(kc_ctx *c, int64_t budget) {
-    uint32_t w[65];
     int W = c->W;
     while (c->cursor < c->nst) {
         int64_t i = c->cursor;
@@ -723,6 +745,8 @@ int kc_run(kc_ctx *c, int64_t budget) {
         uint32_t d1 = c->depth[i] + 1;
         int64_t e0 = c->nedge, nouts = 0;
         uint64_t mask = 0;
+        /* gather the successors, hash them and prefetch their slots of the table, then add them in
+           order (the table's memory is the loop's cost: this overlaps the cache misses) */
         for (int t = 0; t < c->n; t++) {
             uint32_t own = c->st[i * W + t + 1];
             if (!own) continue;
@@ -731,8 +755,10 @@ int kc_run(kc_ctx *c, int64_t budget) {
                 mask |= 1ULL << t;
                 for (int k = 0; k < c->os_n[t]; k++) {
                     int64_t q = c->os_off[t] + k;
-                    memcpy(w, c->os_words + q * W, (size_t)W * 4);
-                    if (succ(c, i, t, w, c->os_move[q], c->os_ev[q], c->os_fatal[q], d1)) return KC_NOMEM;
+                    if (sb_reserve(c, nouts + 1)) return KC_NOMEM;
+                    memcpy(c->sb_w + nouts * W, c->os_words + q * W, (size_t)W * 4);
+                    c->sb_t[nouts] = (uint8_t)t; c->sb_mv[nouts] = c->os_move[q]; c->sb_ev[nouts] = c->os_ev[q];
+                    c->sb_fatal[nouts] = c->os_fatal[q];
                     nouts++;
                 }
                 continue;
@@ -741,15 +767,29 @@ int kc_run(kc_ctx *c, int64_t budget) {
             if (c->ekind[e] == E_BLOCKED) continue;
             mask |= 1ULL << t;
             int dk = c->ekind[e1] == E_DEP ? c->en[e1] : 0;
+            if (sb_reserve(c, nouts + c->en[e])) return KC_NOMEM;
             for (int k = 0; k < c->en[e]; k++) {
                 int64_t q = c->eoff[e] + k;
+                uint32_t *w = c->sb_w + nouts * W;
                 memcpy(w, c->st + i * W, (size_t)W * 4);
                 w[0] = c->sg[q]; w[t + 1] = c->sown[q];
                 for (int d = 0; d < dk; d++) w[c->ids[c->eoff[e1] + d] + 1] = c->ids[c->edoff[e] + (int64_t)k * dk + d];
-                if (succ(c, i, t, w, c->smove[q], c->sev[q], c->sfatal[q], d1)) return KC_NOMEM;
+                c->sb_t[nouts] = (uint8_t)t; c->sb_mv[nouts] = c->smove[q]; c->sb_ev[nouts] = c->sev[q];
+                c->sb_fatal[nouts] = c->sfatal[q];
                 nouts++;
             }
         }
+        for (int64_t k = 0; k < nouts; k++) {
+            uint64_t hv = c->sb_h[k] = hash_words(c->sb_w + k * W, W);
+            __builtin_prefetch(c->ht + (hv & (uint64_t)c->hmask));
+        }
+        for (int64_t k = 0; k < nouts; k++) {
+            uint64_t x = c->ht[c->sb_h[k] & (uint64_t)c->hmask];
+            if (x) __builtin_prefetch(c->st + ((int64_t)(x >> 32) - 1) * W);
+        }
+        for (int64_t k = 0; k < nouts; k++)
+            if (succ(c, i, c->sb_t[k], c->sb_w + k * W, c->sb_h[k], c->sb_mv[k], c->sb_ev[k], c->sb_fatal[k], d1))
+                return KC_NOMEM;
         c->transitions += nouts;
         if (c->keep_rows) { c->rb[i] = e0; c->re[i] = c->nedge; c->mask[i] = mask; }
         if (!nouts && logit(c, 3, i, 0, 0)) return KC_NOMEM;
