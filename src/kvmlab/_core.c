@@ -4,10 +4,11 @@
  * thread's interned part (0: finished), exactly kvmlab.engine.packed's ids.
  * States are numbered in the order they are found; the BFS queue is the
  * cursor over that numbering. Successors come from a memo keyed on
- * (thread, global id, own id), filled by Python (Packed.raw) on a miss: the
- * loop stops and asks (KC_NEED) whenever a thread of the next state has no
- * entry, Python answers with kc_memo_put / kc_oneshot, and the loop resumes
- * at that state. Everything Python must judge (reports, new global parts
+ * (thread, global id, own id); on a miss C walks its copy of Packed's read-set
+ * trees (kc_try) and makes the entry from the leaf; when no leaf matches (or a
+ * leaf writes a global part Python has not interned yet) the loop stops and
+ * asks (KC_NEED), Python answers with kc_memo_put / kc_oneshot (or the new
+ * parts, kc_delta_put), and the loop resumes at that state. Everything Python must judge (reports, new global parts
  * for invariants, terminal states) goes to a log, in the order the pure
  * Python loop meets it, so both find the same first counterexamples.
  */

@@ -1,9 +1,13 @@
 """The explorer's search driven by the optional compiled core (``kvmlab._core``, built by cffi).
 
 C keeps the states, the BFS queue, the seen set, the successor memo on
-(thread, global id, own id) and the edges; Python runs the steps (through
-:class:`~kvmlab.engine.packed.Packed`, both memos) when C meets a state
-whose successors it does not know, and judges what C logs: reports,
+(thread, global id, own id) and the edges. On a memo miss C walks its copy
+of the read-set trees (:class:`~kvmlab.engine.packed.Packed` hands each path
+over once Python has re-used that tree, with the value of every location in
+every global and thread part it interns): a leaf becomes a memo entry
+without Python, unless it writes a global part not seen yet (C then asks for
+all such parts the next few thousand states need, in one batch). Python runs
+the step only when no leaf matches, and judges what C logs: reports,
 invariants on new global parts, terminal states. The log is kept in the
 order the pure-Python search meets the same things, so both find the same
 states, transitions, verdicts and counterexamples (``tests/test_core.py``

@@ -13,9 +13,10 @@ once, whatever the other threads are doing. This changes no verdict: the
 graph explored is exactly the same.
 
 On a miss there is a second memo, on what the step read: while a step runs,
-the World records every shared field, object and other thread it reads
-(:class:`~kvmlab.engine.world.Shared`, :class:`~kvmlab.engine.world.Threads`),
-and its outcome is stored as the values it wrote, keyed on the thread's own
+the World records every shared field, object field, object and other thread
+it reads (:class:`~kvmlab.engine.world.Shared`, :class:`~kvmlab.engine.world.ObjVars`,
+:class:`~kvmlab.engine.world.Threads`), and its outcome is stored as the values
+it wrote (for an object that stays, the fields written), keyed on the thread's own
 part and the values of those reads only. A later miss that agrees on them
 would run the same code on the same values, so it re-uses the writes
 instead of running the step. ``memo="state"`` keeps only the first memo,
