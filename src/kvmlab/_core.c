@@ -66,6 +66,10 @@ static int kmap_put(kmap *m, uint64_t key, int32_t val) {
     return 0;
 }
 
+/* the last memo entry found for a thread: key + 1 (0: none), entries, and for a dep entry the
+   threads it depends on and their ids */
+typedef struct lcache { uint64_t key; int32_t first, e; int k; uint8_t dep[64]; uint32_t ids[64]; } lcache;
+
 typedef struct kc_ctx {
     int W, n, keep_rows, has_inv;
     int64_t max_states;
@@ -106,6 +110,7 @@ typedef struct kc_ctx {
     uint32_t want_g, want_d;
     uint32_t *wants; int64_t nwants, wantcap, scanned;
     int64_t tree_hits;  /* memo entries made from a read-set leaf */
+    lcache lc[64];
     /* the successors of the state being expanded: words, hash, thread, move, event, fatal */
     uint32_t *sb_w; uint64_t *sb_h; uint8_t *sb_t; uint32_t *sb_mv; int32_t *sb_ev; uint8_t *sb_fatal; int64_t sbcap;  /* (global id, delta id) pairs Python should apply */
 } kc_ctx;
@@ -131,6 +136,18 @@ static uint64_t hash_words(const uint32_t *w, int W) {
     return h;
 }
 
+/* A state's hash: a sum of one mixed term per word, so a successor's hash follows from its
+   parent's by redoing only the words that differ. */
+static inline uint64_t word_term(int k, uint32_t x) {
+    return mix(((uint64_t)k << 32 | x) + 0x9e3779b97f4a7c15ULL);
+}
+
+static uint64_t hash_state(const uint32_t *w, int W) {
+    uint64_t h = 0;
+    for (int k = 0; k < W; k++) h += word_term(k, w[k]);
+    return h;
+}
+
 void kc_free(kc_ctx *c) {
     if (!c) return;
     void *ps[] = {c->st, c->ht, c->parent, c->pmove, c->depth, c->term, c->mk, c->mv, c->ekind, c->eoff, c->en,
@@ -151,7 +168,7 @@ static int rehash(kc_ctx *c, int64_t size) {
     uint64_t *ht = calloc((size_t)size, sizeof(uint64_t));
     if (!ht) return -1;
     for (int64_t i = 0; i < c->nst; i++) {
-        uint64_t hv = hash_words(c->st + i * c->W, c->W), h = hv & (uint64_t)(size - 1);
+        uint64_t hv = hash_state(c->st + i * c->W, c->W), h = hv & (uint64_t)(size - 1);
         while (ht[h]) h = (h + 1) & (uint64_t)(size - 1);
         ht[h] = ((uint64_t)(i + 1) << 32) | (hv >> 32);
     }
@@ -225,7 +242,7 @@ static int64_t intern_h(kc_ctx *c, const uint32_t *w, uint64_t hv, int64_t par, 
 }
 
 static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, uint32_t d, int *isnew) {
-    return intern_h(c, w, hash_words(w, c->W), par, mv, d, isnew);
+    return intern_h(c, w, hash_state(w, c->W), par, mv, d, isnew);
 }
 
 int64_t kc_init(kc_ctx *c, const uint32_t *w) {
@@ -338,19 +355,35 @@ static int m2_rehash(kc_ctx *c, int64_t size) {
    first-level entry. */
 static int32_t lookup2(kc_ctx *c, const uint32_t *s, int t, int32_t *first) {
     uint64_t key = mkey(s[0], s[t + 1], t);
-    int32_t e = *first = memo_find(c, key);
-    if (e < 0 || c->ekind[e] != E_DEP) return e;
-    int k = c->en[e];
-    uint32_t ids[64];
-    for (int q = 0; q < k; q++) ids[q] = s[c->ids[c->eoff[e] + q] + 1];
-    if (!c->m2h) return -1;
-    uint64_t x = key2_hash(key, ids, k) & (uint64_t)c->m2mask;
-    int32_t r;
-    while ((r = c->m2h[x]) >= 0) {
-        if (c->m2key[r] == key && !memcmp(c->ids + c->m2off[r], ids, (size_t)k * 4)) return c->m2val[r];
-        x = (x + 1) & (uint64_t)c->m2mask;
+    /* neighbouring states (the successors of one state) mostly share a thread's entry: remember
+       the last one found per thread (entries never change once made) */
+    lcache *lc = &c->lc[t];
+    if (lc->key == key + 1) {
+        int ok = 1;
+        for (int q = 0; q < lc->k && ok; q++) ok = s[lc->dep[q] + 1] == lc->ids[q];
+        if (ok) { *first = lc->first; return lc->e; }
     }
-    return -1;
+    int32_t e = *first = memo_find(c, key);
+    if (e < 0) return e;
+    int k = 0;
+    uint32_t ids[64];
+    if (c->ekind[e] == E_DEP) {
+        k = c->en[e];
+        for (int q = 0; q < k; q++) ids[q] = s[c->ids[c->eoff[e] + q] + 1];
+        if (!c->m2h) return -1;
+        uint64_t x = key2_hash(key, ids, k) & (uint64_t)c->m2mask;
+        int32_t r, e2 = -1;
+        while ((r = c->m2h[x]) >= 0) {
+            if (c->m2key[r] == key && !memcmp(c->ids + c->m2off[r], ids, (size_t)k * 4)) { e2 = c->m2val[r]; break; }
+            x = (x + 1) & (uint64_t)c->m2mask;
+        }
+        if (e2 < 0) return -1;
+        for (int q = 0; q < k; q++) lc->dep[q] = (uint8_t)c->ids[c->eoff[e] + q];
+        memcpy(lc->ids, ids, (size_t)k * 4);
+        e = e2;
+    }
+    lc->key = key + 1; lc->first = *first; lc->e = e; lc->k = k;
+    return e;
 }
 
 static int32_t lookup(kc_ctx *c, const uint32_t *s, int t) {
@@ -780,8 +813,14 @@ int kc_run(kc_ctx *c, int64_t budget) {
                 nouts++;
             }
         }
+        const uint32_t *ps = c->st + i * W;
+        uint64_t hp = hash_state(ps, W);
         for (int64_t k = 0; k < nouts; k++) {
-            uint64_t hv = c->sb_h[k] = hash_words(c->sb_w + k * W, W);
+            const uint32_t *w = c->sb_w + k * W;
+            uint64_t hv = hp;
+            for (int q = 0; q < W; q++)
+                if (w[q] != ps[q]) hv += word_term(q, w[q]) - word_term(q, ps[q]);
+            c->sb_h[k] = hv;
             __builtin_prefetch(c->ht + (hv & (uint64_t)c->hmask));
         }
         for (int64_t k = 0; k < nouts; k++) {

@@ -23,7 +23,7 @@ from .errors import StepTimeout, ToolError
 from .model import Model
 from .packed import ABSENT, BITS, MASK, Packed
 from .search import Findings, Search, find_fair_cycle
-from .world import ALL_OBJECTS, ALL_SHARED
+from .world import ALL_OBJECTS, ALL_SHARED, oids_in
 
 try:  # the compiled module is optional: without it the pure-Python search runs
     from .._core import ffi, lib
@@ -149,6 +149,17 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
 
     synced = [None]  # the sizes of the tables at the last sync
     gl = pk.gl
+    shared_index = sys._shared_index
+
+    oid_cache: dict[int, tuple] = {}  # id(value) -> (value, its object ids): values are shared between parts
+
+    def oids_of(v) -> frozenset:
+        hit = oid_cache.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]
+        r = oids_in(v)
+        oid_cache[id(v)] = (v, r)
+        return r
 
     def global_values(g: int, want: list) -> list:
         """The value id of each location in ``want`` (global-part locations) in global part ``g``."""
@@ -163,6 +174,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 v = sh
             elif loc is ALL_OBJECTS:
                 v = ot
+            elif loc[0] == "sho":
+                v = oids_of(sh[shared_index[loc[1]]])
             else:
                 if od is None:
                     od = dict(ot)
@@ -175,6 +188,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                     v = fd.get(loc[2], ABSENT)
                 elif tag == "o?":
                     v = oid in od
+                elif tag == "oo":
+                    v = oids_of(od.get(oid))
                 else:
                     v = od.get(oid)
             k = vids.get(v)
@@ -221,7 +236,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         j = 0
         if loc.__class__ is int:
             kind, j = (L_GLOBAL, 0) if loc >= 0 else (L_THREAD, -loc - 1)
-        elif loc is ALL_SHARED or loc is ALL_OBJECTS or loc[0] in ("o", "o?", "of"):
+        elif loc is ALL_SHARED or loc is ALL_OBJECTS or loc[0] in ("o", "o?", "of", "sho", "oo"):
             kind = L_GLOBAL
         elif loc[0] == "oids":
             kind, j = L_TPART, loc[1]

@@ -244,6 +244,7 @@ class Packed:
     # Locations: a shared field's index (>= 0), another thread ``j`` as ``-(j + 1)``,
     # ``("o", id)`` an object (None if absent), ``("o?", id)`` whether it exists, ``("of", id,
     # name)`` one of its fields (``ABSENT`` if not there), ``("oids", j)`` the object ids thread j holds,
+    # ``("sho", name)``/``("oo", id)`` the object ids in a shared field / in an object's fields,
     # ``ALL_SHARED``/``ALL_OBJECTS``/``ALL_THREADS``.
     def _objects(self, gid: int) -> dict:
         d = self._objd.get(gid)
@@ -273,6 +274,10 @@ class Packed:
             return self._fields(s & MASK, loc[1]).get(loc[2], ABSENT)
         if loc[0] == "o?":  # whether an object exists
             return loc[1] in self._objects(s & MASK)
+        if loc[0] == "sho":  # the object ids in a shared field
+            return oids_in(self.gl[s & MASK][0][self.sys._shared_index[loc[1]]])
+        if loc[0] == "oo":  # the object ids in an object's fields
+            return oids_in(self._objects(s & MASK).get(loc[1]))
         return self._objects(s & MASK).get(loc[1])
 
     def _fields(self, gid: int, oid: int) -> dict:

@@ -550,8 +550,16 @@ class World:
         self._th[self.tid] = None
 
 
+_NO_OIDS: frozenset = frozenset()
+
+
 def oids_in(value) -> frozenset:
     """The object ids in ``value`` (a thread's tuple), looking inside tuples and frozensets."""
+    c = value.__class__
+    if c is Oid:
+        return frozenset((value,))
+    if c is not tuple and c is not frozenset and not isinstance(value, tuple | frozenset | Oid):
+        return _NO_OIDS
     out = set()
     todo = [value]
     while todo:
@@ -736,26 +744,6 @@ class System:
         t = w._th[tid]
         return tuple(t[k] for k in w.observed_fields(tid))
 
-    def _reachable(self, w: World, tid: int) -> set[int]:
-        """Objects reachable from the shared fields and from every other thread's fields."""
-        objs = w._objs()
-        todo = list(w.sh.values())
-        for j in range(len(w._tt)):
-            if j != tid:
-                th = w.peek_thread(j)
-                if th is not None:
-                    todo.extend(th.values())
-        seen: set[int] = set()
-        while todo:
-            v = todo.pop()
-            if isinstance(v, Oid):
-                if v not in seen and v in objs:
-                    seen.add(v)
-                    todo.extend(objs[v].values())
-            elif isinstance(v, tuple | frozenset):
-                todo.extend(v)
-        return seen
-
     def _merge_local(self, w: World, tid: int, acquired: tuple = ()) -> None:
         """The reduction: extend this transition with the thread's next steps.
 
@@ -856,26 +844,45 @@ class System:
         return False
 
     def _reachable_in(self, key: tuple, tid: int) -> set[int]:
-        """:meth:`_reachable` in state ``key``.
+        """The objects reachable in state ``key`` from the shared fields and from every
+        thread but ``tid`` (following object ids inside tuples, frozensets and objects).
 
-        Recorded as a read of every shared field and object and of the object
-        ids each other thread holds (``("oids", j)``: see :func:`oids_in`),
-        which is all the answer depends on.
+        Recorded as reads of exactly what the answer depends on, in an order fixed by the
+        values read before: the object ids in each shared field (``("sho", name)``) and
+        those each other thread holds (``("oids", j)``), then, breadth first in id order,
+        for each object id met whether it exists (``("o?", id)``) and the ids in its
+        fields (``("oo", id)``). See :func:`oids_in`.
         """
+        locs: list = []
+        frontier: set = set()
+        for name, v in zip(self.shared_names, key[0]):
+            locs.append(("sho", name))
+            frontier |= oids_in(v)
+        for j in range(len(key) - 2):
+            if j != tid:
+                locs.append(("oids", j))
+                frontier |= oids_in(key[2 + j])
+        objs = dict(key[1])
+        met: set = set()
+        seen: set[int] = set()
+        todo = sorted(frontier)
+        while todo:
+            nxt: set = set()
+            for v in todo:
+                met.add(v)
+                locs.append(("o?", v))
+                fields = objs.get(v)
+                if fields is None:
+                    continue
+                seen.add(v)
+                locs.append(("oo", v))
+                nxt |= oids_in(fields)
+            todo = sorted(nxt - met)
         rec = self._rec
         if rec is not None:
-            rec.add(ALL_SHARED)
-            rec.add(ALL_OBJECTS)
-            for j in range(len(key) - 2):
-                if j != tid:
-                    rec.add(("oids", j))
-        self._rec = None
-        try:
-            w = self.load(key)
-        finally:
-            self._rec = rec
-        w.tid = tid
-        return self._reachable(w, tid)
+            for loc in locs:
+                rec.add(loc)
+        return seen
 
     def _inv_broken(self, w: World) -> bool:
         """Does an invariant break in ``w`` (mid-transaction)? Marks ``w`` if that looked at threads."""
