@@ -76,7 +76,8 @@ typedef struct kc_ctx {
     /* states */
     uint32_t *st; int64_t nst, stcap;
     uint64_t *ht; int64_t hmask;  /* slot: (state index + 1) << 32 | the hash's top 32 bits; 0 empty */
-    int64_t *parent; uint32_t *pmove; uint32_t *depth; uint8_t *term;
+    uint32_t *parent; uint32_t *pmove; uint8_t *term;  /* per state: BFS parent (the root's: 0), move, fatal */
+    uint32_t dcur, maxd; int64_t dnext;  /* the depth of the state at the cursor; where the next level starts */
     int64_t cursor, qlen, transitions;
     /* memo: key -> entry */
     uint64_t *mk; int32_t *mv; int64_t mmask, mcount;
@@ -150,7 +151,7 @@ static uint64_t hash_state(const uint32_t *w, int W) {
 
 void kc_free(kc_ctx *c) {
     if (!c) return;
-    void *ps[] = {c->st, c->ht, c->parent, c->pmove, c->depth, c->term, c->mk, c->mv, c->ekind, c->eoff, c->en,
+    void *ps[] = {c->st, c->ht, c->parent, c->pmove, c->term, c->mk, c->mv, c->ekind, c->eoff, c->en,
                   c->smove, c->sg, c->sown, c->sev, c->sfatal, c->os_move, c->os_words, c->os_ev, c->os_fatal,
                   c->inv_clean, c->rb, c->re, c->mask, c->edst, c->etid, c->emove, c->log, c->comp, c->cstart,
                   c->edoff, c->m2h, c->m2key, c->m2off, c->m2val, c->ids,
@@ -220,9 +221,8 @@ static int64_t intern_h(kc_ctx *c, const uint32_t *w, uint64_t hv, int64_t par, 
     if (j + 1 > c->stcap) {  /* stcap: states; every per-state array has that many slots */
         int64_t cap = c->stcap ? c->stcap * 2 : 4096;
         uint32_t *a = realloc(c->st, (size_t)cap * c->W * 4); if (!a) return -1; c->st = a;
-        int64_t *p = realloc(c->parent, (size_t)cap * 8); if (!p) return -1; c->parent = p;
+        uint32_t *p = realloc(c->parent, (size_t)cap * 4); if (!p) return -1; c->parent = p;
         uint32_t *pm = realloc(c->pmove, (size_t)cap * 4); if (!pm) return -1; c->pmove = pm;
-        uint32_t *dp = realloc(c->depth, (size_t)cap * 4); if (!dp) return -1; c->depth = dp;
         uint8_t *tm = realloc(c->term, (size_t)cap); if (!tm) return -1; c->term = tm;
         if (c->keep_rows) {
             int64_t *r1 = realloc(c->rb, (size_t)cap * 8); if (!r1) return -1; c->rb = r1;
@@ -233,7 +233,8 @@ static int64_t intern_h(kc_ctx *c, const uint32_t *w, uint64_t hv, int64_t par, 
     }
     if (c->keep_rows) { c->rb[j] = c->re[j] = 0; c->mask[j] = 0; }
     memcpy(c->st + j * c->W, w, (size_t)c->W * 4);
-    c->parent[j] = par; c->pmove[j] = mv; c->depth[j] = d; c->term[j] = 0;
+    c->parent[j] = par < 0 ? 0 : (uint32_t)par; c->pmove[j] = mv; c->term[j] = 0;
+    if (d > c->maxd) c->maxd = d;
     c->ht[h] = ((uint64_t)(j + 1) << 32) | fp;
     c->nst = j + 1;
     *isnew = 1;
@@ -248,7 +249,7 @@ static int64_t intern(kc_ctx *c, const uint32_t *w, int64_t par, uint32_t mv, ui
 int64_t kc_init(kc_ctx *c, const uint32_t *w) {
     int isnew;
     int64_t j = intern(c, w, -1, 0, 0, &isnew);
-    if (j >= 0) c->qlen = 1;
+    if (j >= 0) { c->qlen = 1; c->dcur = 0; c->dnext = 1; }
     return j;
 }
 
@@ -776,7 +777,8 @@ int kc_run(kc_ctx *c, int64_t budget) {
             }
             ent[t] = lookup2(c, s, t, &first[t]);
         }
-        uint32_t d1 = c->depth[i] + 1;
+        if (i >= c->dnext) { c->dcur++; c->dnext = c->nst; }  /* BFS: the states of a level are contiguous */
+        uint32_t d1 = c->dcur + 1;
         int64_t e0 = c->nedge, nouts = 0;
         uint64_t mask = 0;
         /* gather the successors, hash them and prefetch their slots of the table, then add them in
@@ -897,9 +899,9 @@ int64_t kc_transitions(kc_ctx *c) { return c->transitions; }
 int64_t kc_need(kc_ctx *c) { return c->need; }
 int64_t kc_cursor(kc_ctx *c) { return c->cursor; }
 const uint32_t *kc_state(kc_ctx *c, int64_t i) { return c->st + i * c->W; }
-int64_t *kc_parent(kc_ctx *c) { return c->parent; }
+uint32_t *kc_parent(kc_ctx *c) { return c->parent; }
 uint32_t *kc_pmove(kc_ctx *c) { return c->pmove; }
-uint32_t *kc_depth(kc_ctx *c) { return c->depth; }
+uint32_t kc_max_depth(kc_ctx *c) { return c->maxd; }
 uint8_t *kc_term(kc_ctx *c) { return c->term; }
 int64_t *kc_log(kc_ctx *c, int64_t *n) { *n = c->nlog; c->nlog = 0; return c->log; }
 int64_t kc_edges(kc_ctx *c, int64_t v, int64_t *end) { *end = c->re[v]; return c->rb[v]; }

@@ -17,8 +17,6 @@ runs both on every model). Used when the module imports and
 
 from __future__ import annotations
 
-from array import array
-
 from .errors import StepTimeout, ToolError
 from .model import Model
 from .packed import ABSENT, BITS, MASK, Packed
@@ -41,6 +39,18 @@ def available() -> bool:
     return lib is not None
 
 
+class CView:
+    """Items of an array C keeps for a search (holding the search's memory alive)."""
+
+    __slots__ = ("p", "owner")
+
+    def __init__(self, p, owner):
+        self.p, self.owner = p, owner
+
+    def __getitem__(self, i: int) -> int:
+        return self.p[i]
+
+
 class CSearch(Search):
     """A :class:`Search` whose tree and edges live in C."""
 
@@ -50,14 +60,12 @@ class CSearch(Search):
         self.n = n
 
     def max_depth(self) -> int:
-        d = lib.kc_depth(self.ctx)
-        return max(ffi.unpack(d, self.nstates)) if self.nstates else 0
+        return lib.kc_max_depth(self.ctx)
 
     def finish(self) -> None:
-        """Copy the BFS tree out of C (for the counterexamples)."""
-        c, n = self.ctx, self.nstates
-        self.parent = array("q", bytes(ffi.buffer(lib.kc_parent(c), 8 * n)))
-        self.pmove = array("I", bytes(ffi.buffer(lib.kc_pmove(c), 4 * n)))
+        """The BFS tree, read where C keeps it (for the counterexamples)."""
+        self.parent = CView(lib.kc_parent(self.ctx), self.ctx)
+        self.pmove = CView(lib.kc_pmove(self.ctx), self.ctx)
 
     def lasso(self, fairness: str):
         c = self.ctx
