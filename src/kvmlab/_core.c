@@ -604,30 +604,33 @@ int kc_try(kc_ctx *c, int64_t i, int t) {
         return map_put(c, mkey(s[0], s[t + 1], t), (int32_t)e);
     }
     for (int q = 0; q < nd; q++) { deps[q] = c->ids[c->lf_doff[L] + q]; depids[q] = s[deps[q] + 1]; }
-    if (kind == 2) {  /* holds for this state only (its outcome is not keyed on these parts): one shot */
-        uint32_t *ws = depids + nd;
-        for (int64_t k = 0; k < nbr; k++) {
-            uint32_t *w = ws + k * c->W;
-            memcpy(w, s, (size_t)c->W * 4);
-            w[0] = gs[k]; w[t + 1] = c->b_own[boff + k];
+    if (kind == 1) {
+        for (int64_t k = 0; k < nbr; k++)
             for (int q = 0; q < nd; q++) {
                 uint32_t x = c->ids[c->b_ooff[boff + k] + q];
-                if (x != UNCH) w[deps[q] + 1] = x;
+                newdeps[k * nd + q] = x == UNCH ? depids[q] : x;
             }
+        int rc = kc_memo_dep_put(c, t, s[0], s[t + 1], nd, deps, depids, nb, c->b_move + boff, gs,
+                                 c->b_own + boff, newdeps, c->b_ev + boff, c->b_fatal + boff);
+        if (rc != -2) {
+            if (!rc) c->tree_hits++;
+            return rc ? -1 : 0;
         }
-        c->tree_hits++;
-        return kc_oneshot(c, i, t, nb, c->b_move + boff, ws, c->b_ev + boff, c->b_fatal + boff);
+        /* an entry for the same (thread, parts) depends on other threads: this leaf holds for this state only */
     }
-    for (int64_t k = 0; k < nbr; k++)
+    /* kind 2 (its outcome is not keyed on these parts), or the above: successors for this state, one shot */
+    uint32_t *ws = depids + nd;
+    for (int64_t k = 0; k < nbr; k++) {
+        uint32_t *w = ws + k * c->W;
+        memcpy(w, s, (size_t)c->W * 4);
+        w[0] = gs[k]; w[t + 1] = c->b_own[boff + k];
         for (int q = 0; q < nd; q++) {
             uint32_t x = c->ids[c->b_ooff[boff + k] + q];
-            newdeps[k * nd + q] = x == UNCH ? depids[q] : x;
+            if (x != UNCH) w[deps[q] + 1] = x;
         }
-    int rc = kc_memo_dep_put(c, t, s[0], s[t + 1], nd, deps, depids, nb, c->b_move + boff, gs, c->b_own + boff,
-                             newdeps, c->b_ev + boff, c->b_fatal + boff);
-    if (rc == -2) return 1;  /* an entry for the same (thread, parts) depends on other threads: Python's way */
-    if (!rc) c->tree_hits++;
-    return rc ? -1 : 0;
+    }
+    c->tree_hits++;
+    return kc_oneshot(c, i, t, nb, c->b_move + boff, ws, c->b_ev + boff, c->b_fatal + boff);
 }
 
 /* The (global part, delta) pairs that the leaves of the queued states from i on need and C lacks, at

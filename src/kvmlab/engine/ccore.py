@@ -265,22 +265,25 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
     pending: dict[tuple[int, int], list] = {}
     mirrored: set[tuple[int, int]] = set()
 
-    def on_path(tid: int, own: int, path: list, values: list, entry) -> None:
-        """Packed added a path to its tree of (tid, own)."""
+    def on_path(tid: int, own: int, path: list, values: list, entry) -> bool:
+        """Packed added a path to its tree of (tid, own) (or gives it to C, if C keeps that tree)."""
         if (tid, own) in mirrored:
-            mirror(tid, own, path, values, entry)
-        else:
-            pending.setdefault((tid, own), []).append((path, values, entry))
+            return mirror(tid, own, path, values, entry)
+        pending.setdefault((tid, own), []).append((path, values, entry))
+        return True
 
     def on_hit(tid: int, own: int) -> None:
-        """Python answered a step from the tree of (tid, own): from now on C has that tree."""
+        """Python answered a step from the tree of (tid, own): from now on C has that tree, and
+        Python drops its copy unless a path reads something C cannot."""
         if (tid, own) not in mirrored:
             mirrored.add((tid, own))
-            for path, values, entry in pending.pop((tid, own), ()):
-                mirror(tid, own, path, values, entry)
+            whole = all([mirror(tid, own, *p) for p in pending.pop((tid, own), ())])
+            if whole:
+                pk.l2.pop((tid, own), None)
+                pk.l2_moved.add((tid, own))
 
-    def mirror(tid: int, own: int, path: list, values: list, entry) -> None:
-        """Add a path of the tree of (tid, own) to C's copy."""
+    def mirror(tid: int, own: int, path: list, values: list, entry) -> bool:
+        """Add a path of the tree of (tid, own) to C's copy; False if C cannot read it."""
         why, kind, deps, branches = entry
         ckind = {"own": 0, "dep": 1}.get(kind, 2)
         if ckind == 2:  # not memoisable on (thread, parts), but the leaf holds: every thread may change
@@ -311,15 +314,16 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         for loc, v in zip(path, values):
             li = loc_index(loc)
             if li in python_locs:  # C would stop there: leave the path to Python
-                return
+                return False
             cl.append(li)
             keys.append(v if (loc.__class__ is int and loc < 0) else vid(v))
         sync()  # the tables of a location seen for the first time
         rc = lib.kc_tree_put(ctx, tid, own, len(cl), cl, keys, leaf)
         if rc == -1:
             raise ToolError("out of memory in the search")
-        if rc == -2:
-            raise AssertionError("the C read-set tree disagrees with Packed.l2")
+        if rc == -2:  # the same values read, another step: something escaped the recorder; never re-use
+            pk.l2_conflicts += 1
+        return True
 
     def on_delta(gid: int, shd: tuple, obd: tuple, ng: int) -> None:
         d = dids.get((shd, obd))
@@ -420,7 +424,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 blocked = {}
                 for tid in range(n):
                     if (s >> (BITS * (tid + 1))) & MASK:
-                        r = pk.raw(s, tid)
+                        r = pk._compute(s, tid, "none")[0]  # C has this thread's answer: just the reason
                         if r.__class__ is str:
                             blocked[tid] = r
                 ex._terminal(pk, found, s, a, blocked or None)
@@ -459,6 +463,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         sr.complete, sr.stopped = False, "interrupted"
     finally:
         pk.l2_hook = pk.delta_hook = pk.l2_hit_hook = None
+        pk.l2_moved.clear()  # C's trees go with the search
     sr.nstates = lib.kc_nstates(ctx)
     sr.transitions = lib.kc_transitions(ctx)
     sr.finish()

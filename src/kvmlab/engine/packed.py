@@ -77,6 +77,8 @@ class Packed:
         self.memo_misses = 0
         self.l2_hook = None  # called with (tid, own id, locations, values, entry) for each path added to l2
         self.l2_hit_hook = None  # called with (tid, own id) when a step is answered from l2
+        # (tid, own id) whose tree l2_hook keeps (it returns False for a path it cannot take)
+        self.l2_moved: set[tuple[int, int]] = set()
         self.delta_hook = None  # called with (global id, shared writes, object writes, new global id)
         if self.n >= 64:
             raise KvmlabError("at most 63 threads")
@@ -323,6 +325,10 @@ class Packed:
         locs = self._locations(tid, rec)
         own = (s >> (BITS * (tid + 1))) & MASK
         key = (tid, own)
+        if key in self.l2_moved:  # the tree is kept elsewhere (the compiled core), not here
+            if self.l2_hook(tid, own, locs, [self._value(s, loc) for loc in locs], entry) is not False:
+                return
+            self.l2_moved.discard(key)  # it could not take this path: keep this one (and later ones) here
         if not locs:
             if key in self.l2:
                 self.l2_conflicts += 1
