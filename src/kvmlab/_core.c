@@ -477,6 +477,38 @@ int kc_loc_vals(kc_ctx *c, int loc, int64_t start, int64_t n, const int32_t *val
     return 0;
 }
 
+static int lv_reserve(kc_ctx *c, int64_t loc, int64_t idx) {
+    if (idx < c->lvcap[loc]) return 0;
+    int64_t cap = c->lvcap[loc] ? c->lvcap[loc] : 1024;
+    while (cap <= idx) cap *= 2;
+    int32_t *a = realloc(c->lv[loc], (size_t)cap * 4); if (!a) return -1;
+    for (int64_t q = c->lvcap[loc]; q < cap; q++) a[q] = -1;
+    c->lv[loc] = a; c->lvcap[loc] = cap;
+    return 0;
+}
+
+int32_t kc_loc_get(kc_ctx *c, int loc, int64_t idx) { return idx < c->lvcap[loc] ? c->lv[loc][idx] : -1; }
+
+/* Global part dst starts as a copy of src in every location of a global part (a part made by a
+   delta: Python then sets the locations the delta changes). */
+int kc_row_copy(kc_ctx *c, uint32_t dst, uint32_t src) {
+    for (int64_t l = 0; l < c->nloc; l++) {
+        if (c->loc_kind[l] != L_GLOBAL) continue;
+        if (lv_reserve(c, l, dst)) return -1;
+        c->lv[l][dst] = src < c->lvcap[l] ? c->lv[l][src] : -1;
+    }
+    return 0;
+}
+
+/* The values of n locations in global part g. */
+int kc_row_set(kc_ctx *c, uint32_t g, int n, const int32_t *locs, const int32_t *vals) {
+    for (int q = 0; q < n; q++) {
+        if (lv_reserve(c, locs[q], g)) return -1;
+        c->lv[locs[q]][g] = vals[q];
+    }
+    return 0;
+}
+
 /* A leaf: kind 0 (depends on the thread's own part only), 1 (also on threads deps[0..nd)), 2 (Python
    only); nb < 0 blocked, else nb branches: move, delta id (0: no write to the global part), own id,
    event id, fatal, and for kind 1 the new ids of the dep threads (others[nd * branch + q], UNCH: as

@@ -22,6 +22,9 @@ int kc_oneshot(kc_ctx *c, int64_t state, int tid, int n, const uint32_t *moves, 
 int kc_inv_clean(kc_ctx *c, uint32_t gid);
 int kc_loc_new(kc_ctx *c, int kind, int arg);
 int kc_loc_vals(kc_ctx *c, int loc, int64_t start, int64_t n, const int32_t *vals);
+int kc_row_copy(kc_ctx *c, uint32_t dst, uint32_t src);
+int32_t kc_loc_get(kc_ctx *c, int loc, int64_t idx);
+int kc_row_set(kc_ctx *c, uint32_t g, int n, const int32_t *locs, const int32_t *vals);
 int64_t kc_leaf_new(kc_ctx *c, int kind, int nd, const uint32_t *deps, int nb, const uint32_t *moves,
                     const uint32_t *deltas, const uint32_t *owns, const uint32_t *others, const int32_t *evs,
                     const uint8_t *fatal);

@@ -17,6 +17,8 @@ runs both on every model). Used when the module imports and
 
 from __future__ import annotations
 
+import os
+
 from .errors import StepTimeout, ToolError
 from .model import Model
 from .packed import ABSENT, BITS, MASK, Packed
@@ -29,6 +31,7 @@ except ImportError:  # pragma: no cover - depends on the build
     ffi = lib = None
 
 KC_DONE, KC_BUDGET, KC_NEED, KC_FULL, KC_NOMEM = range(5)
+CHECK_TABLES = bool(os.environ.get("KVMLAB_CHECK_TABLES"))  # tests: recompute C's value tables at the end
 L_GLOBAL, L_THREAD, L_TPART, L_PYTHON = range(4)  # kinds of read-set locations C can (or cannot) read
 UNCH = 0xFFFFFFFF
 BUDGET = 256  # states expanded between checks of the time limit and Ctrl-C
@@ -206,29 +209,53 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             out.append(k)
         return out
 
+    # The value tables: a location of a thread part gets its column filled for every part, as parts
+    # come; a location of the global part gets its column filled once (every part so far), and each
+    # new global part gets its row: copied from the part it was made from by a delta, with the
+    # locations that delta changes recomputed (by_shared/by_object/all_*), or else computed whole.
+    grow_: dict = {"rows": 0}  # global parts below rows["rows"] have their rows (or are in copied)
+    copied: set[int] = set()  # parts at or above it whose rows were copied
+    fresh: list = []  # global tables whose columns are not filled yet
+    by_shared: dict[int, list] = {}  # shared field index -> its locations (the field, its object ids)
+    by_object: dict[int, list] = {}  # object id -> its locations
+    all_shared: list = []
+    all_objects: list = []
+    gtables: list = []  # (C index, location) of every global table with its column filled
+
+    def push_row(g: int, tabs: list) -> None:
+        if tabs and lib.kc_row_set(ctx, g, len(tabs), [li for li, _ in tabs],
+                                   global_values(g, [loc for _, loc in tabs])):
+            raise ToolError("out of memory in the search")
+
     def sync() -> None:
         """Push the value ids of every location for the parts interned since the last sync."""
-        sizes = (len(gl), len(tables), *map(len, pk.tl))
+        sizes = (len(gl), len(tables), len(fresh), *map(len, pk.tl))
         if sizes == synced[0]:
             return
-        synced[0] = sizes
         total = len(gl)
-        gtabs = [t for t in tables if t[1] == L_GLOBAL and t[4] < total]
-        if gtabs:
-            lo = min(t[4] for t in gtabs)
-            cols: list[list[int]] = [[] for _ in gtabs]
-            for g in range(lo, total):
-                idx = [k for k, t in enumerate(gtabs) if t[4] <= g]
-                for k, x in zip(idx, global_values(g, [gtabs[k][2] for k in idx])):
-                    cols[k].append(x)
-            for t, col in zip(gtabs, cols):
-                if lib.kc_loc_vals(ctx, t[0], t[4], len(col), col):
-                    raise ToolError("out of memory in the search")
-                t[4] = total
+        for g in range(grow_["rows"], total):
+            if g not in copied:
+                push_row(g, gtables)
+        grow_["rows"] = total
+        copied.clear()
+        for li, loc in fresh:
+            col = [global_values(g, [loc])[0] for g in range(total)]
+            if lib.kc_loc_vals(ctx, li, 0, total, col):
+                raise ToolError("out of memory in the search")
+            gtables.append((li, loc))
+            if loc.__class__ is int:
+                by_shared.setdefault(loc, []).append((li, loc))
+            elif loc is ALL_SHARED:
+                all_shared.append((li, loc))
+            elif loc is ALL_OBJECTS:
+                all_objects.append((li, loc))
+            elif loc[0] == "sho":
+                by_shared.setdefault(shared_index[loc[1]], []).append((li, loc))
+            else:
+                by_object.setdefault(loc[1], []).append((li, loc))
+        fresh.clear()
         for t in tables:
             li, kind, loc, j, done = t
-            if kind == L_GLOBAL:
-                continue
             total = len(pk.tl[j])
             if done < total:
                 sh = BITS * (j + 1)
@@ -236,6 +263,33 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
                 if lib.kc_loc_vals(ctx, li, done, total - done, vals):
                     raise ToolError("out of memory in the search")
                 t[4] = total
+        synced[0] = (len(gl), len(tables), len(fresh), *map(len, pk.tl))
+
+    def check_tables() -> None:
+        """Every value C holds for a global part equals the one computed from the part itself."""
+        sync()
+        for li, loc in gtables:
+            for g in range(len(gl)):
+                if lib.kc_loc_get(ctx, li, g) != global_values(g, [loc])[0]:
+                    raise AssertionError(f"C's value of {loc!r} in global part {g} is wrong")
+
+    def new_row(g: int, ng: int, shd: tuple, obd: tuple) -> None:
+        """Global part ``ng`` was just made from ``g`` by writing ``shd``/``obd``: its row from g's."""
+        if ng < grow_["rows"] or ng in copied or not (g < grow_["rows"] or g in copied):
+            return
+        if lib.kc_row_copy(ctx, ng, g):
+            raise ToolError("out of memory in the search")
+        changed = []
+        if shd:
+            changed += all_shared
+            for i, _ in shd:
+                changed += by_shared.get(i, ())
+        if obd:
+            changed += all_objects
+            for o, _ in obd:
+                changed += by_object.get(o, ())
+        push_row(ng, changed)
+        copied.add(ng)
 
     def loc_index(loc) -> int:
         li = locs.get(loc)
@@ -256,8 +310,10 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         locs[loc] = li
         if kind == L_PYTHON:
             python_locs.add(li)
-        if kind in (L_GLOBAL, L_TPART):
+        if kind == L_TPART:
             tables.append([li, kind, loc, j, 0])
+        elif kind == L_GLOBAL:
+            fresh.append((li, loc))
         return li
 
     # A tree is copied to C once Python has answered a step from it (until then it is kept in
@@ -326,6 +382,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
         return True
 
     def on_delta(gid: int, shd: tuple, obd: tuple, ng: int) -> None:
+        new_row(gid, ng, shd, obd)
         d = dids.get((shd, obd))
         if d is not None and lib.kc_delta_put(ctx, gid, d, ng):
             raise ToolError("out of memory in the search")
@@ -459,6 +516,8 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
             if cur - last >= BUDGET:  # every BUDGET states expanded, however the loop stopped
                 last = cur
                 stop = ex._limits(sr, lib.kc_nstates(ctx), lib.kc_transitions(ctx), t0)
+        if CHECK_TABLES:
+            check_tables()
     except KeyboardInterrupt:
         sr.complete, sr.stopped = False, "interrupted"
     finally:
