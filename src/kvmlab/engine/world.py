@@ -768,7 +768,7 @@ class System:
         the loop).
         """
         has_inv = self.has_invariants
-        if w.events or (has_inv and self._inv_broken(w)):
+        if w.events:
             return
         prog = self.programs[tid]
         steps = prog.steps
@@ -794,6 +794,10 @@ class System:
                 kind = "other"
                 other_used = True
             else:
+                return
+            # a broken invariant ends the transition here (looked at only when there is a step to
+            # merge: otherwise the outcome does not depend on it)
+            if has_inv and self._inv_broken(w):
                 return
             snap = (w.key(), w._other, set(w.touched), len(w.choices), len(w.events), w.merged, set(w.sh.wlog))
             if kind == "local":
@@ -829,7 +833,7 @@ class System:
                 self._restore(w, tid, snap)
                 return
             w.merged += 1
-            if stayed or w.events or (has_inv and self._inv_broken(w)):
+            if stayed or w.events:
                 return
 
     def _shared_changed(self, w: World, before: tuple) -> bool:
