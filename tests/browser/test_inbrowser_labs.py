@@ -1,9 +1,10 @@
 """Runnable labs and stepper set-up panels in the built book: Pyodide in headless Chromium, offline.
 
 For every lab page (``kvmlab.labs.LABS``): the starter FAILs with its shortest
-counterexample shown in the stepper, the reference solution (``solutions/``) PASSes,
-a ``while True:`` answer FAILs with a time-limit message within the limit while the
-page stays responsive, and no request leaves 127.0.0.1. On chapter 0, the stepper's
+counterexample shown in the stepper, the reference solution (``solutions/``) PASSes, and no
+request leaves 127.0.0.1; on the first and the last lab, a ``while True:`` answer FAILs with a
+time-limit message within the limit while the page stays responsive (the limit is the same
+worker machinery on every page). On chapter 0, the stepper's
 "Change the set-up" panel re-explores with 3 CPUs in the browser. Screenshots of lab 0 at
 1366x900 and 390x844, light and dark, go to ``$KVMLAB_SHOTS`` (default
 ``/tmp/kvmbook-shots``) for a human to look at.
@@ -57,6 +58,9 @@ def _labs() -> list:
 
 LABS = _labs()
 LAB_IDS = [lab.id for lab in LABS] or ["(no kvmlab.labs)"]
+# The time limit is the page's worker machinery, the same for every lab: checked on the first lab
+# (the book's own limit) and the largest (a short one); every lab's answers are graded in the page.
+LOOP_LABS = {LAB_IDS[0], LAB_IDS[-1]}
 
 
 def _lab(lab_id: str):
@@ -194,6 +198,9 @@ def test_lab_in_browser(tab, lab_id):
     assert box.locator(".kl-result .kl-headline").inner_text().startswith("✓")
     assert box.locator(".kl-stepper .kvmlab-stepper").count() == 0
 
+    if lab_id not in LOOP_LABS:
+        t.check_clean(lab.id)
+        return
     # an endless loop: the worker is terminated at the limit, a fresh one starts, the tab stays usable
     limit = LIMIT if lab is LABS[0] else SHORT_LIMIT
     t.page.evaluate("([s, l]) => { window.__r = null; kvmlabLab.grade(s, {timeout: l})"
