@@ -56,7 +56,10 @@ serve:
 	@echo "serving the book on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
-test: setup lint unit book booktest
+# The unit tests and the tests of the built book run side by side (the machine's two cores; each
+# target's output is printed whole when it ends); either failing fails make test.
+test: setup lint book
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit booktest
 
 # book/*.ipynb are generated twins of the chapter pages (tools/pair_notebooks.py): not linted.
 lint: setup
@@ -64,11 +67,11 @@ lint: setup
 
 # Unit, model and notebook tests (everything that does not need the built book).
 unit: setup
-	$(BIN)/python -m pytest -m "not browser and not book and not wide"
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not browser and not book and not wide"
 
 # Tests of the built book, including headless Chromium; missing book/Chromium is a failure here.
 booktest: setup
-	KVMLAB_REQUIRE_BOOK=1 $(BIN)/python -m pytest -m "book or browser"
+	KVMLAB_REQUIRE_BOOK=1 $(BIN)/python -m pytest -p no:cacheprovider -m "book or browser"
 
 bench: setup pair
 	$(BIN)/python tools/bench_book.py
