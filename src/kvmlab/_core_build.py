@@ -60,7 +60,7 @@ int64_t *kc_cstart(kc_ctx *c);
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source("kvmlab._core", (Path(__file__).parent / "_core.c").read_text(),
-                      extra_compile_args=["-O2"] + (["-g", "-O1"] if __import__("os").environ.get("KC_DEBUG") else []))
+                      extra_compile_args=["-O2"])
 
 if __name__ == "__main__":
     import os

@@ -213,7 +213,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
     # come; a location of the global part gets its column filled once (every part so far), and each
     # new global part gets its row: copied from the part it was made from by a delta, with the
     # locations that delta changes recomputed (by_shared/by_object/all_*), or else computed whole.
-    grow_: dict = {"rows": 0}  # global parts below rows["rows"] have their rows (or are in copied)
+    rows_done = 0  # global parts below this have their rows (so do those in copied)
     copied: set[int] = set()  # parts at or above it whose rows were copied
     fresh: list = []  # global tables whose columns are not filled yet
     by_shared: dict[int, list] = {}  # shared field index -> its locations (the field, its object ids)
@@ -229,14 +229,15 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
 
     def sync() -> None:
         """Push the value ids of every location for the parts interned since the last sync."""
+        nonlocal rows_done
         sizes = (len(gl), len(tables), len(fresh), *map(len, pk.tl))
         if sizes == synced[0]:
             return
         total = len(gl)
-        for g in range(grow_["rows"], total):
+        for g in range(rows_done, total):
             if g not in copied:
                 push_row(g, gtables)
-        grow_["rows"] = total
+        rows_done = total
         copied.clear()
         for li, loc in fresh:
             col = [global_values(g, [loc])[0] for g in range(total)]
@@ -275,7 +276,7 @@ def search(ex, pk: Packed, found: Findings, init: int, t0: float) -> CSearch:
 
     def new_row(g: int, ng: int, shd: tuple, obd: tuple) -> None:
         """Global part ``ng`` was just made from ``g`` by writing ``shd``/``obd``: its row from g's."""
-        if ng < grow_["rows"] or ng in copied or not (g < grow_["rows"] or g in copied):
+        if ng < rows_done or ng in copied or not (g < rows_done or g in copied):
             return
         if lib.kc_row_copy(ctx, ng, g):
             raise ToolError("out of memory in the search")

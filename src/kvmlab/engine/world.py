@@ -35,35 +35,14 @@ class Oid(int):
     __repr__ = __str__ = int.__repr__
 
 
-class Shared(dict):
-    """The shared fields of a World: a dict that logs what a step reads and writes.
+class _WholeReads(dict):
+    """A dict whose whole-dict reads (iterating, comparing, copying, printing, ``|``) call
+    ``_all()``, which records them; subclasses record single-key reads themselves."""
 
-    ``rec`` (a set, while the explorer records a step's read set, else None)
-    gets the name of every field read, or ``ALL_SHARED`` when the whole dict
-    is read; ``wlog`` gets the name of every field written. Every way of
-    reading a dict goes through these methods, so no read escapes.
-    """
-
-    __slots__ = ("rec", "wlog")
-
-    def __init__(self, *a):
-        super().__init__(*a)
-        self.rec = None
-        self.wlog = set()
-
-    def __getitem__(self, k):
-        if self.rec is not None:
-            self.rec.add(k)
-        return dict.__getitem__(self, k)
-
-    def get(self, k, default=None):
-        if self.rec is not None:
-            self.rec.add(k)
-        return dict.get(self, k, default)
+    __slots__ = ()
 
     def _all(self):
-        if self.rec is not None:
-            self.rec.add(ALL_SHARED)
+        raise NotImplementedError
 
     def __iter__(self):
         self._all()
@@ -110,6 +89,37 @@ class Shared(dict):
         return dict.__repr__(self)
 
     __hash__ = None
+
+
+class Shared(_WholeReads):
+    """The shared fields of a World: a dict that logs what a step reads and writes.
+
+    ``rec`` (a set, while the explorer records a step's read set, else None)
+    gets the name of every field read, or ``ALL_SHARED`` when the whole dict
+    is read; ``wlog`` gets the name of every field written. Every way of
+    reading a dict goes through these methods, so no read escapes.
+    """
+
+    __slots__ = ("rec", "wlog")
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.rec = None
+        self.wlog = set()
+
+    def __getitem__(self, k):
+        if self.rec is not None:
+            self.rec.add(k)
+        return dict.__getitem__(self, k)
+
+    def get(self, k, default=None):
+        if self.rec is not None:
+            self.rec.add(k)
+        return dict.get(self, k, default)
+
+    def _all(self):
+        if self.rec is not None:
+            self.rec.add(ALL_SHARED)
 
     def __setitem__(self, k, v):
         self.wlog.add(k)
@@ -195,7 +205,7 @@ class Vars(dict):
         self[k] = v
 
 
-class ObjVars(Vars):
+class ObjVars(_WholeReads, Vars):
     """An object's fields while a step's reads are recorded: a :class:`Vars` that logs
     each field read as ``("of", id, name)`` and a read of the whole object (iterating,
     comparing, copying, printing it) as ``("o", id)``. Every way of reading a dict
@@ -232,55 +242,9 @@ class ObjVars(Vars):
     def _all(self):
         self._rec_.add(("o", self._oid_))
 
-    def __iter__(self):
-        self._all()
-        return dict.__iter__(self)
-
     def __len__(self):
         self._all()
         return dict.__len__(self)
-
-    def keys(self):
-        self._all()
-        return dict.keys(self)
-
-    def values(self):
-        self._all()
-        return dict.values(self)
-
-    def items(self):
-        self._all()
-        return dict.items(self)
-
-    def copy(self):
-        self._all()
-        return dict(dict.items(self))
-
-    def __eq__(self, other):
-        self._all()
-        return dict.__eq__(self, other)
-
-    def __ne__(self, other):
-        self._all()
-        return dict.__ne__(self, other)
-
-    def __repr__(self):
-        self._all()
-        return dict.__repr__(self)
-
-    def __or__(self, other):
-        self._all()
-        return dict.__or__(dict(dict.items(self)), other)
-
-    def __ror__(self, other):
-        self._all()
-        return dict.__or__(dict(other), dict(dict.items(self)))
-
-    def __reversed__(self):
-        self._all()
-        return dict.__reversed__(self)
-
-    __hash__ = None
 
     def popitem(self):
         self._all()
